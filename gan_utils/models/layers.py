@@ -18,7 +18,15 @@ from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 NormKind = Literal["batch", "none", "layer", "instance"]
 NORM_KINDS: tuple[str, ...] = ("batch", "none", "layer", "instance")
 
-_SN_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear)
+_SN_TYPES = (
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+    nn.Linear,
+)
 
 
 def make_norm(kind: str, channels: int) -> nn.Module:
@@ -75,7 +83,9 @@ def check_latent(z: torch.Tensor, z_dim: int, name: str) -> torch.Tensor:
     raises ``ValueError`` naming the expected shape.
     """
     if not isinstance(z, torch.Tensor):
-        raise TypeError(f"{name} expects a torch.Tensor latent of shape (N, {z_dim}), got {type(z).__name__}")
+        raise TypeError(
+            f"{name} expects a torch.Tensor latent of shape (N, {z_dim}), got {type(z).__name__}"
+        )
     ok = (z.dim() == 2 and z.shape[1] == z_dim) or (
         z.dim() == 4 and z.shape[1] == z_dim and z.shape[2] == 1 and z.shape[3] == 1
     )
