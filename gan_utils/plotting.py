@@ -89,7 +89,8 @@ def plot_losses(
 
     if not history:
         raise ValueError("history is empty: expected a mapping like {'loss_d': [...], 'loss_g': [...]}")
-    if ax is None:
+    own_figure = ax is None
+    if own_figure:
         fig, ax = plt.subplots(figsize=(7, 4))
     else:
         fig = ax.figure
@@ -104,7 +105,8 @@ def plot_losses(
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
+    if own_figure:  # never re-layout a caller's figure (it may use constrained layout)
+        fig.tight_layout()
     if path is not None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
