@@ -1,0 +1,128 @@
+"""Feedback without hidden tests.
+
+nbgrader's feedback HTML is rendered from the autograded notebook, whose test
+cells hold the hidden tests, and tracebacks quote the lines they failed on. The
+:class:`RedactHiddenTests` preprocessor (registered in ``GenerateFeedback``) fixes
+that before rendering:
+
+- every locked cell shows the released source (hidden tests removed);
+- tracebacks in test cells keep the error message and the frames of student
+  code, and drop frames of the test cell itself and of the autograder package;
+- any output that quotes a hidden-test line (e.g. a cell printing IPython's
+  ``In`` history) is replaced by a note;
+- a first cell lists the grading notes (status, timeouts, restored cells ...).
+
+It reads the released notebooks and notes from :data:`CONTEXT` (set by the worker),
+and :func:`leaked_lines` double-checks the final HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from dataclasses import dataclass, field
+
+import nbformat
+from nbconvert.exporters.exporter import ResourcesDict
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils as nbutils
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+from autograder.grading.submission import NotebookInfo
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+CELL_FRAME = re.compile(r"^\s*(?:Cell In\s*\[(\d+)\]|Input In \[(\d+)\]|<ipython-input-(\d+))")
+FILE_FRAME = re.compile(r"^\s*File\s+(\S+?):\d+")
+AUTOGRADER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REMOVED = "[output removed by the autograder: it quoted hidden test code]\n"
+
+
+@dataclass
+class FeedbackContext:
+    notebooks: dict[str, NotebookInfo]
+    notes: list[str] = field(default_factory=list)
+    status: str = "ok"
+    leaks: int = 0
+
+
+CONTEXT: FeedbackContext | None = None
+
+
+def _plain(text: str) -> str:
+    return ANSI.sub("", text)
+
+
+def filter_traceback(traceback: list[str], hidden_counts: set[int]) -> list[str]:
+    """Drop frames of test cells (``hidden_counts``) and of the autograder package."""
+    kept = []
+    for entry in traceback:
+        first = _plain(entry).lstrip("\n").split("\n", 1)[0]
+        if "skipping hidden" in first:
+            continue
+        cell = CELL_FRAME.match(first)
+        if cell:
+            count = int(next(g for g in cell.groups() if g))
+            if count in hidden_counts:
+                continue
+        path = FILE_FRAME.match(first)
+        if path and os.path.abspath(path.group(1)).startswith(AUTOGRADER_DIR):
+            continue
+        kept.append(entry)
+    return kept
+
+
+def _texts(output: NotebookNode) -> list[str]:
+    if output.output_type == "stream":
+        return [output.get("text", "")]
+    if output.output_type == "error":
+        return [output.get("evalue", ""), *map(_plain, output.get("traceback", []))]
+    data = output.get("data", {})
+    return [v if isinstance(v, str) else "\n".join(v) for k, v in data.items() if k.startswith("text/")]
+
+
+def _quotes(texts: list[str], lines: list[str]) -> bool:
+    return any(line in text for text in texts for line in lines)
+
+
+class RedactHiddenTests(NbGraderPreprocessor):
+    """Remove hidden tests, and the traces of them, from the notebook before feedback is rendered."""
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        ctx = CONTEXT
+        name = resources.get("nbgrader", {}).get("notebook")
+        info = ctx.notebooks.get(name) if ctx is not None else None
+        if info is None:
+            raise RuntimeError(f"no release information for notebook {name!r}: cannot render feedback safely")
+        hidden = [line for c in info.cells.values() for line in c.hidden_lines]
+        test_counts = {
+            c.execution_count for c in nb.cells
+            if c.cell_type == "code" and nbutils.is_locked(c) and c.get("execution_count")
+        }
+        for cell in nb.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            ref = info.cells.get(gid) if gid else None
+            if ref is not None and ref.locked:
+                cell.source = ref.public_source
+            if cell.cell_type != "code":
+                continue
+            outputs = []
+            for out in cell.outputs:
+                if out.output_type == "error" and ref is not None and ref.locked:
+                    out.traceback = filter_traceback(out.traceback, test_counts)
+                if hidden and _quotes(_texts(out), hidden):
+                    ctx.leaks += 1
+                    out = nbformat.v4.new_output("stream", name="stdout", text=REMOVED)
+                outputs.append(out)
+            cell.outputs = outputs
+        if ctx.notes or ctx.status != "ok":
+            lines = [f"**Autograder status: `{ctx.status}`**", ""] + [f"- {html.escape(n)}" for n in ctx.notes]
+            nb.cells.insert(0, nbformat.v4.new_markdown_cell("\n".join(lines)))
+        return nb, resources
+
+
+def leaked_lines(html_text: str, hidden: list[str]) -> list[str]:
+    """Hidden-test lines that still appear in rendered HTML (tags and entities removed)."""
+    plain = html.unescape(re.sub(r"<[^>]+>", "", html_text))
+    plain = re.sub(r"[ \t]+", " ", plain)
+    return [line for line in hidden if re.sub(r"[ \t]+", " ", line) in plain]

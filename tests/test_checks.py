@@ -1,0 +1,295 @@
+"""Unit tests of the check library (autograder.checks): correct code passes in every
+correct form; the usual slips (flipped sign, sum for mean, missing detach, wrong
+constant, unstable log-sigmoid) fail with a message that says what was expected;
+tampering with torch does not make a check pass. Budget: a few seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import autograder.checks as checks
+from autograder.checks import _env
+from autograder.grading.integrity import CHECK_NAMES
+
+
+def reference_g_loss(logits: torch.Tensor) -> torch.Tensor:
+    """-mean(log sigmoid(t)) written independently of the code under test."""
+    x = logits.double()
+    safe = x.clamp(-25.0, 25.0)
+    value = torch.where(x > 25, torch.exp(-x.clamp(min=25.0)), torch.where(x < -25, -x, torch.log1p(torch.exp(-safe))))
+    return value.mean().to(logits.dtype)
+
+
+def lsgan_g_loss(logits: torch.Tensor) -> torch.Tensor:
+    return 0.5 * ((logits - 1.0) ** 2).mean()
+
+
+CASES = checks.make_logit_cases(seed=7, sizes=(1, 9, 32))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda t: F.softplus(-t).mean(),
+    lambda t: F.binary_cross_entropy_with_logits(t, torch.ones_like(t)),
+    lambda t: -F.logsigmoid(t).mean(),
+])
+def test_every_correct_form_passes(fn):
+    checks.check_loss(fn, reference_g_loss, CASES)
+
+
+@pytest.mark.parametrize("fn, words", [
+    (lambda t: F.softplus(t).mean(), ["expected", "got"]),  # flipped sign
+    (lambda t: F.softplus(-t).sum(), ["expected", "got"]),  # sum for mean
+    (lambda t: 2.0 * F.softplus(-t).mean(), ["expected", "got"]),  # wrong constant
+    (lambda t: -torch.log(torch.sigmoid(t)).mean(), ["numerically stable", "inf"]),  # unstable form
+    (lambda t: F.softplus(-t).mean().detach(), [".detach()"]),  # no gradient
+    (lambda t: F.softplus(-t).mean().item(), ["without .item()"]),  # Python float
+    (lambda t: F.softplus(-t), ["shape", "scalar"]),  # no reduction
+])
+def test_slips_fail_with_a_helpful_message(fn, words):
+    with pytest.raises(AssertionError) as info:
+        checks.check_loss(fn, reference_g_loss, CASES, what="generator_loss")
+    message = str(info.value)
+    assert message.startswith("generator_loss")
+    for word in words:
+        assert word in message, message
+
+
+def test_wrong_lsgan_target_fails_and_gradients_are_compared():
+    checks.check_loss(lambda t: 0.5 * F.mse_loss(t, torch.ones_like(t)), lsgan_g_loss, CASES)
+    with pytest.raises(AssertionError, match="expected"):
+        checks.check_loss(lambda t: 0.5 * ((t - 0.9) ** 2).mean(), lsgan_g_loss, CASES)
+
+    class SameValueWrongGrad(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return lsgan_g_loss(x)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return torch.zeros(1).expand(3)
+
+    with pytest.raises(AssertionError, match="gradient of .* w.r.t. argument 0"):
+        checks.check_loss(lambda t: SameValueWrongGrad.apply(t), lsgan_g_loss, [torch.randn(3)])
+
+
+def test_float64_cases_and_gradcheck_of_the_reference():
+    cases = checks.make_logit_cases(seed=1, sizes=(5,), extremes=False, dtype=torch.float64)
+    assert torch.autograd.gradcheck(reference_g_loss, (cases[0][0].clone().requires_grad_(),))
+    checks.check_loss(lambda t: F.softplus(-t).mean(), reference_g_loss, cases, rtol=1e-12, atol=1e-12)
+
+
+def test_in_place_modification_is_reported():
+    def in_place(t):
+        with torch.no_grad():
+            t.mul_(2.0)
+        return F.softplus(-t).mean()
+
+    with pytest.raises(AssertionError, match="in place"):
+        checks.check_loss(in_place, reference_g_loss, [torch.randn(4)], check_grad=False)
+
+
+def test_reduction_mean_catches_sum():
+    checks.check_reduction_mean(lambda t: F.softplus(-t).mean(), (torch.randn(6),))
+    with pytest.raises(AssertionError, match="mean"):
+        checks.check_reduction_mean(lambda t: F.softplus(-t).sum(), (torch.randn(6),))
+
+
+def test_check_close_messages():
+    checks.check_close([torch.tensor(1.0), 2.0], [1.0, 2.0 + 1e-7])
+    checks.check_close(torch.tensor(0.5), 0.5)
+    with pytest.raises(AssertionError, match=r"x: expected 3 at index \(1,\), got 2"):
+        checks.check_close(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 3.0]), what="x")
+    with pytest.raises(AssertionError, match=r"expected shape \(\), got \(4,\)"):
+        checks.check_close(torch.zeros(4), 0.0)
+    with pytest.raises(AssertionError, match="nan or inf"):
+        checks.check_close(torch.tensor([float("nan")]), torch.tensor([1.0]))
+
+
+def test_check_shapes_says_expected_and_got():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 784))
+    out = checks.check_shapes(model, torch.zeros(64, 1, 28, 28), (64, 784))
+    assert out.shape == (64, 784)
+    with pytest.raises(AssertionError, match=r"expected output shape \(64, 1, 28, 28\), got \(64, 784\)"):
+        checks.check_shapes(model, torch.zeros(64, 1, 28, 28), (64, 1, 28, 28))
+    checks.check_shapes(lambda x: (x, x.sum(1)), torch.zeros(3, 2), [(None, 2), (3,)])
+
+
+def test_monotone_and_invariant():
+    logits = [torch.full((3,), v) for v in (-2.0, 0.0, 2.0)]
+    checks.check_monotone(lambda t: F.softplus(-t).mean(), logits, direction="decreasing")
+    with pytest.raises(AssertionError, match="should fall.*0.126928 -> 0.693147"):
+        checks.check_monotone(lambda t: F.softplus(t).mean(), logits, direction="decreasing",
+                              labels=["-2", "0", "2"], what="loss should fall")
+    x = torch.randn(8)
+    checks.check_invariant(lambda t: F.softplus(-t).mean(), (x,), lambda t: (t.flip(0),), "reversing the batch")
+    with pytest.raises(AssertionError, match="after reversing the batch"):
+        checks.check_invariant(lambda t: F.softplus(-t[:4]).mean(), (x,), lambda t: (t.flip(0),), "reversing the batch")
+
+
+class TinyG(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Linear(4, 6)
+
+    def forward(self, z):
+        return torch.tanh(self.net(z))
+
+
+class TinyD(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Linear(6, 1)
+
+    def forward(self, x):
+        return self.net(x).squeeze(1)
+
+
+def _gan(detach: bool = True, step_d_in_g: bool = False):
+    torch.manual_seed(0)
+    G, D = TinyG(), TinyD()
+    opt_g, opt_d = torch.optim.SGD(G.parameters(), lr=0.1), torch.optim.SGD(D.parameters(), lr=0.1)
+    z, real = torch.randn(8, 4), torch.randn(8, 6)
+
+    def d_step():
+        fake = G(z).detach() if detach else G(z)
+        loss = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
+        opt_d.zero_grad()
+        loss.backward()
+        opt_d.step()
+        return loss
+
+    def g_step():
+        loss = F.softplus(-D(G(z))).mean()
+        opt_g.zero_grad()
+        loss.backward()
+        opt_g.step()
+        if step_d_in_g:
+            opt_d.step()
+        return loss
+
+    return G, D, d_step, g_step
+
+
+def test_gan_steps_pass_and_catch_missing_detach():
+    G, D, d_step, g_step = _gan()
+    checks.check_gan_steps(d_step, g_step, G, D)
+    G, D, d_step, g_step = _gan(detach=False)
+    with pytest.raises(AssertionError, match=r"TinyG received gradients.*detach"):
+        checks.check_gan_steps(d_step, g_step, G, D)
+    G, D, d_step, g_step = _gan(step_d_in_g=True)
+    with pytest.raises(AssertionError, match="the generator step: the parameters of TinyD changed"):
+        checks.check_gan_steps(d_step, g_step, G, D)
+
+
+def test_gradients_zero_nonzero_and_reference():
+    G, D = TinyG(), TinyD()
+    z = torch.randn(5, 4)
+    checks.check_gradients(lambda g, d, z: F.softplus(d(g(z).detach())).mean(), (G, D, z), nonzero=[1], zero=[0, 2])
+    with pytest.raises(AssertionError, match="expected no gradient to reach it; detach"):
+        checks.check_gradients(lambda g, d, z: F.softplus(d(g(z))).mean(), (G, D, z), zero=[0], hint="detach")
+    x = torch.randn(7)
+    checks.check_gradients(lambda x: F.softplus(-x).mean(), (x,), reference_fn=reference_g_loss)
+    with pytest.raises(AssertionError, match="gradient of .* w.r.t. argument 0"):
+        checks.check_gradients(lambda x: F.softplus(x).mean(), (x,), reference_fn=reference_g_loss)
+
+
+def test_smoke_training():
+    torch.manual_seed(0)
+    w = torch.zeros(3, requires_grad=True)
+    x = torch.randn(16, 3)
+    y = x @ torch.tensor([1.0, -2.0, 0.5])
+    opt = torch.optim.SGD([w], lr=0.1)
+
+    def step(lr_ok=True):
+        loss = ((x @ w - y) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        if lr_ok:
+            opt.step()
+        return loss
+
+    checks.check_smoke_training(step, steps=20, min_drop=0.2)
+    with pytest.raises(AssertionError, match="should fall when overfitting one batch"):
+        checks.check_smoke_training(lambda: step(lr_ok=False), steps=10)
+    with pytest.raises(AssertionError, match="became nan at step 0"):
+        checks.check_smoke_training(lambda: torch.tensor(float("nan")), steps=5)
+
+
+def test_output_range_and_parameter_count():
+    G = TinyG()
+    checks.check_output_range(G, torch.randn(10, 4), -1.0, 1.0)
+    with pytest.raises(AssertionError, match=r"expected outputs in \[0, 1\]"):
+        checks.check_output_range(G, torch.randn(10, 4) * 10, 0.0, 1.0)
+    checks.check_parameter_count(G, 4 * 6 + 6)
+    with pytest.raises(AssertionError, match="expected 31 trainable parameters, got 30"):
+        checks.check_parameter_count(G, 31)
+
+
+def test_monkeypatched_torch_does_not_fool_the_checks(monkeypatch):
+    monkeypatch.setattr(torch, "allclose", lambda *a, **k: True)
+    monkeypatch.setattr(torch, "isclose", lambda a, b, **k: torch.ones_like(a, dtype=torch.bool))
+    assert _env.isclose is not torch.isclose  # checks compare with the original
+    with pytest.raises(AssertionError, match="Integrity check failed.*torch.allclose"):
+        checks.check_close(torch.tensor(1.0), 2.0)
+    monkeypatch.undo()
+    checks.check_close(torch.tensor(1.0), 1.0)
+
+
+def test_replaced_helpers_and_references_are_detected(monkeypatch):
+    monkeypatch.setattr(checks, "check_loss", lambda *a, **k: None)
+    with pytest.raises(AssertionError, match="autograder.checks.check_loss"):
+        checks.check_close(1.0, 1.0)
+    monkeypatch.undo()
+    import gan_utils.losses as losses
+
+    monkeypatch.setattr(losses, "nonsaturating_generator_loss", lambda t: F.softplus(t).mean())
+    with pytest.raises(AssertionError, match="gan_utils.losses.nonsaturating_generator_loss"):
+        checks.check_close(1.0, 1.0)
+
+
+def test_torch_lazy_wrappers_are_not_tampering():
+    torch.use_deterministic_algorithms(torch.are_deterministic_algorithms_enabled())  # wraps torch.manual_seed
+    assert _env.changed_names() == []
+
+
+def test_checks_write_nothing_to_stderr_and_restore_global_state(capfd):
+    def noisy(t):
+        warnings.warn("a student warning", UserWarning, stacklevel=2)
+        return F.softplus(-t).mean()
+
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    checks.check_loss(noisy, reference_g_loss, CASES[:1])
+    assert capfd.readouterr().err == ""
+    assert torch.backends.cuda.matmul.allow_tf32 == tf32
+    assert torch.are_deterministic_algorithms_enabled() == deterministic
+
+
+def test_failures_hide_internal_frames():
+    with pytest.raises(AssertionError) as info:
+        checks.check_close(torch.tensor(1.0), 2.0)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    with pytest.raises(AssertionError) as info:
+        checks.check_loss(lambda t: t.no_such_method(), reference_g_loss, CASES[:1], what="g")
+    assert "g raised AttributeError" in str(info.value)
+    assert isinstance(info.value.__cause__, AttributeError)  # the student's own frames stay visible
+
+
+def test_check_names_match_the_public_api():
+    assert set(CHECK_NAMES) == set(checks.__all__)
+
+
+def test_make_logit_cases_is_seeded_and_has_extremes():
+    a, b = checks.make_logit_cases(seed=3), checks.make_logit_cases(seed=3)
+    assert all(torch.equal(x[0], y[0]) for x, y in zip(a, b, strict=True))
+    assert a[-1][0].abs().max() == 1000.0
+    pairs = checks.make_logit_cases(seed=3, n_args=2)
+    assert all(len(c) == 2 for c in pairs)
+    assert math.isfinite(float(reference_g_loss(a[-1][0])))
