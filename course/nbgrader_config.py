@@ -37,3 +37,11 @@ c.OverwriteCells.add_missing_cells = True
 c.Execute.timeout = 300
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
+
+# Feedback: nbgrader's own pages show hidden tests and the traceback lines that quote
+# them; RedactHiddenTests removes both (it reads the hidden regions from the gradebook).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "autograder.grading.feedback.RedactHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

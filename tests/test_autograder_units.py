@@ -238,3 +238,29 @@ def test_manual_scores_are_folded_in(tmp_path):
     assert result["score"] == 3.0  # the stored result is not changed
     with pytest.raises(ValueError, match="outside"):
         apply_manual_scores(result, {("s1", "example", "w"): (5.0, "")})
+
+
+def test_plain_nbgrader_feedback_config_redacts_hidden_tests(tmp_path):
+    """With course/nbgrader_config.py, even nbgrader's own generate_feedback hides the tests."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    from autograder.grading.options import load_course_config, venv_path_env
+
+    os.environ.update(venv_path_env())
+    cfg = load_course_config()
+    assert "autograder.grading.feedback.RedactHiddenTests" in cfg.GenerateFeedback.preprocessors
+    cfg.CourseDirectory.release_directory = str(tmp_path / "release")
+    cfg.CourseDirectory.db_url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    assert NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg).generate_assignment("example")["success"]
+    executed = nbformat.read(SOURCE, as_version=4)  # test cells as the autograder runs them
+    test = _cell(executed, "test_generator_loss")
+    test.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="expected 1, got 2", traceback=[
+        "Cell \x1b[32mIn[4]\x1b[39m, line 14\n---> 14 checks.check_loss(generator_loss, nonsaturating_generator_loss, hidden_cases)",
+        "AssertionError: expected 1, got 2"])]
+    test.execution_count = 4
+    resources = {"nbgrader": {"db_url": cfg.CourseDirectory.db_url, "notebook": "example", "assignment": "example"}}
+    feedback.CONTEXT = None
+    nb, _ = feedback.RedactHiddenTests().preprocess(executed, resources)
+    text = json.dumps(nb)
+    assert "hidden_cases" not in text and "BEGIN HIDDEN" not in text and "expected 1, got 2" in text

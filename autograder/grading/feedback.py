@@ -89,9 +89,9 @@ class RedactHiddenTests(NbGraderPreprocessor):
     """Remove hidden tests, and the traces of them, from the notebook before feedback is rendered."""
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
-        ctx = CONTEXT
+        ctx = CONTEXT if CONTEXT is not None else FeedbackContext({})
         name = resources.get("nbgrader", {}).get("notebook")
-        info = ctx.notebooks.get(name) if ctx is not None else None
+        info = ctx.notebooks.get(name) or notebook_info_from_gradebook(resources)
         if info is None:
             raise RuntimeError(f"no release information for notebook {name!r}: cannot render feedback safely")
         hidden = [line for c in info.cells.values() for line in c.hidden_lines]
@@ -119,6 +119,38 @@ class RedactHiddenTests(NbGraderPreprocessor):
             lines = [f"**Autograder status: `{ctx.status}`**", ""] + [f"- {html.escape(n)}" for n in ctx.notes]
             nb.cells.insert(0, nbformat.v4.new_markdown_cell("\n".join(lines)))
         return nb, resources
+
+
+def notebook_info_from_gradebook(resources: ResourcesDict) -> NotebookInfo | None:
+    """Public sources and hidden lines from the gradebook (for plain ``nbgrader generate_feedback``)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    from autograder.grading.submission import CellInfo, hidden_test_lines
+
+    meta = resources.get("nbgrader", {})
+    try:
+        with Gradebook(meta["db_url"]) as gb:
+            source_cells = gb.find_notebook(meta["notebook"], meta["assignment"]).source_cells
+            cells = {}
+            for c in source_cells:
+                public = "\n".join(_without_hidden(c.source))
+                cells[c.name] = CellInfo(c.name, c.cell_type, False, False, bool(c.locked), 0.0, None, set(),
+                                         public, hidden_test_lines(c.source), {})
+    except (KeyError, MissingEntry):
+        return None
+    return NotebookInfo(meta["notebook"], cells)
+
+
+def _without_hidden(source: str) -> list[str]:
+    lines, inside = [], False
+    for line in source.split("\n"):
+        if "BEGIN HIDDEN TESTS" in line:
+            inside = True
+        elif "END HIDDEN TESTS" in line:
+            inside = False
+        elif not inside:
+            lines.append(line)
+    return lines
 
 
 def leaked_lines(html_text: str, hidden: list[str]) -> list[str]:

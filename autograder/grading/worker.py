@@ -120,13 +120,13 @@ class Worker:
             self._read_grades(student, result)
         self._merge_report(report, notes, flags)
         notes += _failed_tests(result)
-        result.update(flags=sorted(flags), status=_status(flags), message="; ".join(_dedupe(notes)))
+        result.update(flags=sorted(flags), status=_status(flags), notes=_dedupe(notes), message="; ".join(_dedupe(notes)))
         if res["success"]:
             leaks = self._feedback(student, result)
             if leaks:
                 flags |= {"tampered", "hidden_test_leak"}
                 notes.append(f"{leaks} output(s) quoted hidden test code and were removed from the feedback")
-                result.update(flags=sorted(flags), status=_status(flags), message="; ".join(_dedupe(notes)))
+                result.update(flags=sorted(flags), status=_status(flags), notes=_dedupe(notes), message="; ".join(_dedupe(notes)))
                 self._feedback(student, result)
             self._export_autograded(student)
         else:
@@ -190,6 +190,9 @@ class Worker:
             OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONHASHSEED="0", NBGRADER_EXECUTION="autograde",
             IPYTHONDIR=str(workdir / ".ipython"), MPLCONFIGDIR=str(workdir / ".config" / "matplotlib"),
             PYTHONDONTWRITEBYTECODE="1",
+            # figures inline, as in Jupyter: a non-interactive backend warns on plt.show()
+            # (stderr, which zeroes a test cell)
+            MPLBACKEND="module://matplotlib_inline.backend_inline",
         )
         env.pop("PYTHONSTARTUP", None)
         if self.isolate:
@@ -247,7 +250,7 @@ class Worker:
 
     def _feedback(self, student: str, result: dict[str, Any]) -> int:
         a = self.opts.assignment
-        notes = [m for m in result["message"].split("; ") if m] if result["message"] else []
+        notes = result.get("notes") or ([result["message"]] if result["message"] else [])
         feedback.CONTEXT = feedback.FeedbackContext(self.info.notebooks, notes, result["status"])
         try:
             res = self.api.generate_feedback(a, student, force=True)
