@@ -105,6 +105,9 @@ def _private_view(masks: list[str], scratch: list[str], expose: list[str], hide:
     covers = sorted({(m, False) for m in masks} | {(t, True) for t in scratch}, key=lambda c: len(c[0]))
     for path, writable in covers:
         mode = "size=256m,mode=1777" if writable else "size=64k,mode=0755"
+        # a cover inside an earlier one (a repository checked out under /tmp) must be
+        # recreated in the fresh tmpfs before it can be mounted on
+        os.makedirs(path, exist_ok=True)
         _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, mode)
     for path in expose:
         if any(_under(path, c) for c, _ in covers):
