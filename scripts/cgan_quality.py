@@ -1,6 +1,6 @@
 """Reproduce the conditional-GAN quality numbers and figure with one command.
 
-    python scripts/cgan_quality.py                       # 4000 steps or 300 s, 2 threads
+    python scripts/cgan_quality.py                       # 5000 steps or 300 s, 2 threads
     python scripts/cgan_quality.py --steps 6000 --seconds 600 --seed 1 --out out/cgan_q1
 
 1. Loads the MNIST judge classifier (trains and caches it on the ``train``
@@ -49,6 +49,7 @@ class AccuracyProbe:
             self.seconds += time.perf_counter() - start
             self.curve.append({"step": step, "accuracy": acc})
             trainer.generator.train()
+            print(f"  step {step}: accuracy {100 * acc:.1f}%", flush=True)
 
 
 def _key_value(text: str) -> tuple[str, object]:
@@ -63,7 +64,7 @@ def _key_value(text: str) -> tuple[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=None, help="step budget (default: the recipe's, 4000)")
+    p.add_argument("--steps", type=int, default=None, help="step budget (default: the recipe's, 5000)")
     p.add_argument("--seconds", type=float, default=None, help="wall-clock budget (default: 300)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--seed", type=int, default=0)
@@ -74,9 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="out/cgan_quality")
     p.add_argument("--set", dest="config_set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a trainer config field, e.g. --set lr_d=4e-4 (repeatable)")
+    p.add_argument("--model", dest="model_set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a model option of the recipe, e.g. --model d_channels=64 (repeatable)")
     p.add_argument("--progress", action="store_true", help="show progress bars")
     args = p.parse_args(argv)
     overrides = dict(_key_value(kv) for kv in args.config_set)
+    model_overrides = dict(_key_value(kv) for kv in args.model_set)
 
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", message=".*real data not available.*")
@@ -113,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     seed_everything(args.seed)
     probe = AccuracyProbe(clf, args.eval_every, args.n_samples)
     trainer = RECIPE.build("mnist", steps=steps, max_seconds=seconds, device=args.device, seed=args.seed,
-                           out_dir=str(out), progress=args.progress, callbacks=[probe], **overrides)
+                           out_dir=str(out), progress=args.progress, callbacks=[probe], model=model_overrides,
+                           **overrides)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     trainer.train()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
@@ -134,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "threads": args.threads,
         "config_overrides": overrides,
+        "model_overrides": model_overrides,
         "classifier_test_accuracy": clf.info["test_accuracy"],
         "accuracy": acc,
         "per_class_accuracy": [round(float(a), 4) for a in per_class],

@@ -135,3 +135,11 @@ def test_helpers():
     G = ConditionalGenerator(z_dim=Z_DIM, base_channels=8).eval()
     out = G.sample(torch.tensor([3, 4, 5]), generator=torch.Generator().manual_seed(0))
     assert out.shape == (3, 1, 28, 28)
+
+
+def test_auxiliary_classifier_head():
+    D = ConditionalDiscriminator(base_channels=4, auxiliary_classifier=True)
+    x = torch.zeros(3, 1, 28, 28)
+    assert D.classify(x).shape == (3, 10)
+    with pytest.raises(RuntimeError, match="auxiliary_classifier=True"):
+        ConditionalDiscriminator(base_channels=4).classify(x)

@@ -79,6 +79,7 @@ def test_ramped_ema_follows_the_model_early():
 def test_config_round_trip_and_validation():
     cfg = RECIPE.make_config(steps=10, mode_seeking=0.5)
     assert isinstance(cfg, CGANTrainConfig) and cfg.mode_seeking == 0.5 and cfg.ema_decay == 0.999
+    assert cfg.aux_weight == 1.0 and CGANTrainConfig().aux_weight == 0.0
     assert CGANTrainConfig.from_json(cfg.to_json()) == cfg
     with pytest.raises(ValueError, match="mode_seeking"):
         CGANTrainConfig(mode_seeking=-1.0)
@@ -109,13 +110,13 @@ def test_generator_step_logs_and_uses_the_mode_seeking_term(tmp_path):
     assert len(history["mode_seeking"]) == 3 and all(np.isfinite(history["mode_seeking"]))
     # with the weight off, the generator loss is the plain non-saturating one
     off = RECIPE.build(_digits(), steps=1, batch_size=32, device="cpu", progress=False, mode_seeking=0.0,
-                       model={"g_channels": 8, "d_channels": 4}, log_every=1)
+                       aux_weight=0.0, model={"g_channels": 8, "d_channels": 4}, log_every=1)
     logits = torch.tensor([0.5, -1.0])
     fake, z = torch.zeros(2, 1, 28, 28), torch.randn(2, 64)
     terms = off.generator_objective(logits, fake, (z, torch.tensor([1, 1])))
     torch.testing.assert_close(terms["loss_g"], torch.nn.functional.softplus(-logits).mean())
     terms_on = trainer.generator_objective(logits, fake + torch.arange(2.0).view(2, 1, 1, 1), (z, torch.tensor([1, 1])))
-    assert float(terms_on["loss_g"]) > float(terms["loss_g"])
+    assert float(terms_on["loss_g"].detach()) > float(terms["loss_g"].detach())
 
 
 def test_run_demo_tiny_budget_writes_the_figures(tmp_path):
@@ -136,3 +137,19 @@ def test_run_demo_tiny_budget_writes_the_figures(tmp_path):
     assert drawn["images"].shape == (12, 1, 28, 28)
     assert drawn["labels"].tolist() == [3, 7] * 6
     assert float(drawn["images"].min()) >= 0.0 and float(drawn["images"].max()) <= 1.0
+
+
+def test_auxiliary_classifier_terms():
+    small = {"g_channels": 8, "d_channels": 4}
+    with pytest.raises(ValueError, match="auxiliary_classifier=True"):
+        RECIPE.build(_digits(), steps=1, batch_size=32, device="cpu", progress=False, aux_weight=1.0,
+                     model={**small, "auxiliary_classifier": False})
+    trainer = RECIPE.build(_digits(), steps=2, batch_size=32, device="cpu", progress=False, aux_weight=0.5,
+                           model={**small, "auxiliary_classifier": True}, log_every=1)
+    history = trainer.train()
+    # ten classes, an untrained head: cross-entropy near log(10) on both sides
+    assert all(abs(v - np.log(10)) < 0.5 for v in history["aux_d"] + history["aux_g"])
+    # the D-side term is the head's cross-entropy on real labels, weighted
+    real, labels = _digits(32).tensors
+    expected = 0.5 * torch.nn.functional.cross_entropy(trainer.discriminator.classify(real), labels)
+    torch.testing.assert_close(trainer.penalty(real, real, labels), expected)

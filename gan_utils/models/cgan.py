@@ -13,7 +13,12 @@ but each in the way that works best for its role:
   ``logit = w . h + b + <embed(y), h>``. The inner product with the class
   embedding asks "does this image look like *this* class?" directly, which
   teaches conditioning faster and more reliably than concatenating a one-hot
-  label to the input.
+  label to the input (in a side-by-side run on the offline digits: 75-80 %
+  vs 56 % of samples recognised as the requested digit after 1,000 steps).
+
+Trained with a plain GAN loss on few digits, this pair tends to ignore ``z``
+within a class (every "3" the same). The ``cgan_mnist`` recipe
+(:mod:`gan_utils.recipes.cgan_mnist`) adds a mode-seeking term for that.
 
 Shapes::
 
@@ -165,10 +170,13 @@ class ConditionalDiscriminator(nn.Module):
             projection (``None``: project the flattened ``2c * 7 * 7`` map).
         spectral_norm: wrap every weight in spectral normalisation (slower per
             step, Lipschitz-controlled; the usual partner of the hinge loss).
+        auxiliary_classifier: add a class head on ``h`` (AC-GAN, Odena et al.
+            2017): :meth:`classify` gives ``(N, num_classes)`` logits, which a
+            trainer can fit to real labels and ask fakes to satisfy.
     """
 
     def __init__(self, num_classes: int = 10, base_channels: int = 32, feature_dim: int | None = None,
-                 spectral_norm: bool = False) -> None:
+                 spectral_norm: bool = False, auxiliary_classifier: bool = False) -> None:
         super().__init__()
         if num_classes < 2 or base_channels < 1 or (feature_dim is not None and feature_dim < 1):
             raise ValueError(f"need num_classes >= 2, base_channels >= 1, feature_dim >= 1 or None; got {num_classes}, {base_channels}, {feature_dim}")
@@ -195,12 +203,23 @@ class ConditionalDiscriminator(nn.Module):
         nn.init.normal_(self.embed.weight, std=0.02)
         if spectral_norm:
             self.embed = _spectral_norm(self.embed)
+        self.aux_head = sn(nn.Linear(dim, num_classes)) if auxiliary_classifier else None
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """``x`` (N, 1, 28, 28) in [-1, 1], ``labels`` (N,) long -> logits (N,)."""
+    def _check(self, x: torch.Tensor) -> None:
         if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"expected images of shape (N, 1, 28, 28), got {shape}")
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(N, num_classes)`` of the auxiliary head (needs ``auxiliary_classifier=True``)."""
+        if self.aux_head is None:
+            raise RuntimeError("this discriminator has no auxiliary classifier: build it with auxiliary_classifier=True")
+        self._check(x)
+        return self.aux_head(self.features(x))
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``x`` (N, 1, 28, 28) in [-1, 1], ``labels`` (N,) long -> logits (N,)."""
+        self._check(x)
         check_labels(labels, self.num_classes, x.shape[0])
         h = self.features(x)
         return self.linear(h).squeeze(1) + (self.embed(labels) * h).sum(dim=1)

@@ -1,28 +1,43 @@
 """Conditional GAN on MNIST (KAUST seed): G and D both take the digit.
 
-    python -m gan_utils train cgan_mnist --steps 4000 --max-seconds 300 --out out/cgan
+    python -m gan_utils train cgan_mnist --steps 5000 --max-seconds 300 --out out/cgan
     python -m gan_utils sample out/cgan/checkpoint.pt --n 100 --labels 0,1,2,3,4,5,6,7,8,9 --out s.npz
 
 Networks: :class:`~gan_utils.models.cgan.ConditionalGenerator` (label embedding
 + class-conditional batch norm) against the projection
-:class:`~gan_utils.models.cgan.ConditionalDiscriminator`.
+:class:`~gan_utils.models.cgan.ConditionalDiscriminator` with an auxiliary
+classifier head.
 
 Training (:class:`ConditionalGANTrainer`, a :class:`~gan_utils.train.GANTrainer`):
 
-* non-saturating BCE loss, Adam (2e-4, betas (0.5, 0.999)), batch 64, one D
-  step per G step, the G step reusing the D step's fakes;
+* non-saturating BCE loss, Adam (3e-4 for both, betas (0.5, 0.999)), batch 64,
+  one D step per G step, the G step reusing the D step's fakes (3e-4 reaches
+  97 % about 1,000 steps sooner than DCGAN's 2e-4 and plateaus higher);
 * a **mode-seeking term** (Mao et al., 2019): for pairs of fakes with the same
   label, G is pushed to keep ``mean|G(z1, y) - G(z2, y)| / mean|z1 - z2|``
   large. Without it this small conditional GAN learns to ignore ``z`` (every
   sample of a class looks the same, the Frechet distance stays ~7x higher)
   even though the digits are recognisable. Weight ``mode_seeking`` (0.3);
+* an **auxiliary classifier** (AC-GAN, Odena et al., 2017): D has a second
+  head that learns the digit of *real* images (cross-entropy, weight
+  ``aux_weight`` = 1), and G is asked to make that head predict the requested
+  digit on its fakes. The projection term alone left ~3 % of the samples
+  ambiguous (4 vs 9, 7 vs 1) after 5,000 steps; with the head the requested
+  digit is recognised sooner and more often. The mode-seeking term keeps the
+  head from pulling every sample towards one easy prototype;
 * an **EMA of G** with a ramp-up (``decay_t = min(decay, (1 + t) / (10 + t))``),
   so the average forgets the random initial weights after a few hundred steps
   instead of a few thousand. Samples and the ``sample`` command use it.
 
-Budget: ``steps`` (default 4000) and ``max_seconds`` - whichever comes first.
-On two CPU cores a step costs roughly 50-90 ms, so 4000 steps fit in about
-five minutes; see ``scripts/cgan_quality.py`` for the measured quality.
+``loss_d`` and ``loss_g`` include the extra terms; ``mode_seeking``,
+``aux_d`` and ``aux_g`` are also logged on their own.
+
+Budget: ``steps`` (default 5000) and ``max_seconds`` - whichever comes first.
+On two CPU cores a step costs about 70 ms (13-14 steps/s), so
+``max_seconds=300`` usually ends the run after ~4,000 steps; the classifier
+accuracy of the samples passes 98 % by ~2,000 steps and stays there, so a
+busy machine that stops earlier loses little. ``scripts/cgan_quality.py``
+measures it.
 :func:`run_demo` is what ``make demo`` runs.
 """
 
@@ -54,7 +69,7 @@ __all__ = [
     "same_label_pairs",
 ]
 
-DEFAULT_STEPS = 4000
+DEFAULT_STEPS = 5000
 DEFAULT_SECONDS = 300.0
 
 
@@ -65,10 +80,14 @@ class CGANTrainConfig(GANTrainConfig):
     Attributes:
         mode_seeking: weight of :func:`mode_seeking_term` in G's loss (0 = off).
         ema_rampup: ramp the EMA decay up as ``min(ema_decay, (1 + t) / (10 + t))``.
+        aux_weight: AC-GAN weight: D's auxiliary head is fitted to the real
+            labels (cross-entropy) and G is asked to make it predict the
+            requested label on fakes (needs a discriminator with ``classify``; 0 = off).
     """
 
     mode_seeking: float = 0.3
     ema_rampup: bool = True
+    aux_weight: float = 0.0
 
     kind: ClassVar[str] = "cgan"
 
@@ -76,6 +95,8 @@ class CGANTrainConfig(GANTrainConfig):
         super().validate()
         if not self.mode_seeking >= 0:
             raise ValueError(f"mode_seeking must be >= 0, got {self.mode_seeking!r}")
+        if not self.aux_weight >= 0:
+            raise ValueError(f"aux_weight must be >= 0, got {self.aux_weight!r}")
 
 
 class RampedEMA(EMA):
@@ -139,13 +160,17 @@ class ConditionalGANTrainer(GANTrainer):
     ``mode_seeking=0`` and no ramp-up). Logs ``mode_seeking`` (the term before weighting).
     """
 
-    log_keys = (*GANTrainer.log_keys, "mode_seeking")
+    log_keys = (*GANTrainer.log_keys, "mode_seeking", "aux_d", "aux_g")
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, config: GANTrainConfig | None = None,
                  data: Any = None, **kwargs: Any) -> None:
         config = CGANTrainConfig() if config is None else config
         super().__init__(generator, discriminator, config, data, **kwargs)
         self.mode_seeking = float(getattr(config, "mode_seeking", 0.0))
+        self.aux_weight = float(getattr(config, "aux_weight", 0.0))
+        if self.aux_weight and getattr(self.discriminator, "aux_head", None) is None:
+            raise ValueError("aux_weight > 0 needs a discriminator built with auxiliary_classifier=True")
+        self._aux_d = torch.zeros((), device=self.device)
         if config.ema_decay is not None and getattr(config, "ema_rampup", False):
             self.ema = RampedEMA(self.generator, config.ema_decay)
 
@@ -163,7 +188,21 @@ class ConditionalGANTrainer(GANTrainer):
         if self.mode_seeking:
             terms["loss_g"] = terms["loss_g"] + self.mode_seeking * ms
         terms["mode_seeking"] = ms.detach()
+        aux = fake_logits.new_zeros(())
+        if self.aux_weight:
+            aux = nn.functional.cross_entropy(self.discriminator.classify(fake).float(), labels)
+            terms["loss_g"] = terms["loss_g"] + self.aux_weight * aux
+        terms["aux_g"] = aux.detach()
+        terms["aux_d"] = self._aux_d
         return terms
+
+    def penalty(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
+        total = super().penalty(real, fake, labels)
+        if not self.aux_weight:
+            return total
+        ce = nn.functional.cross_entropy(self.discriminator.classify(real).float(), labels)
+        self._aux_d = ce.detach()
+        return self.aux_weight * ce if total is None else total + self.aux_weight * ce
 
 
 class CGANMnistRecipe(Recipe):
@@ -177,11 +216,13 @@ class CGANMnistRecipe(Recipe):
         "loss": "nonsaturating",
         "batch_size": 64,
         "steps": DEFAULT_STEPS,
-        "lr_g": 2e-4,
-        "lr_d": 2e-4,
+        "lr_g": 3e-4,
+        "lr_d": 3e-4,
         "betas": (0.5, 0.999),
         "n_critic": 1,
         "ema_decay": 0.999,
+        "mode_seeking": 0.3,
+        "aux_weight": 1.0,
         "conditional": True,
         "n_fixed_samples": 100,
         "log_every": 50,
@@ -195,7 +236,7 @@ class CGANMnistRecipe(Recipe):
         if tuple(shape) != (1, 28, 28):
             raise ValueError(f"cgan_mnist needs 1x28x28 images (MNIST), got {shape}")
         kwargs = {"z_dim": 64, "num_classes": 10, "g_channels": 64, "d_channels": 32,
-                  "d_feature_dim": None, "spectral_norm": False}
+                  "d_feature_dim": None, "spectral_norm": False, "auxiliary_classifier": True}
         unknown = sorted(set(overrides) - set(kwargs))
         if unknown:
             raise ValueError(f"unknown model option(s) {unknown} for recipe {self.name!r}; known: {sorted(kwargs)}")
@@ -206,7 +247,8 @@ class CGANMnistRecipe(Recipe):
 
         generator = ConditionalGenerator(z_dim=kw["z_dim"], num_classes=kw["num_classes"], base_channels=kw["g_channels"])
         discriminator = ConditionalDiscriminator(num_classes=kw["num_classes"], base_channels=kw["d_channels"],
-                                                 feature_dim=kw["d_feature_dim"], spectral_norm=kw["spectral_norm"])
+                                                 feature_dim=kw["d_feature_dim"], spectral_norm=kw["spectral_norm"],
+                                                 auxiliary_classifier=kw.get("auxiliary_classifier", False))
         return {"generator": generator, "discriminator": discriminator}
 
     def make_trainer(self, models, config, data, *, callbacks=(), meta=None) -> ConditionalGANTrainer:
