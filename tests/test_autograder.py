@@ -252,7 +252,7 @@ def test_feedback_never_shows_hidden_tests(graded):
         text = page.read_text(encoding="utf-8")
         assert feedback.leaked_lines(text, hidden) == [], page
         assert "hidden_cases" not in text and "BEGIN HIDDEN" not in text, page
-        assert "autograder/checks/_env.py" not in text, page
+        assert "autograder/checks/core.py" not in text, page
 
 
 def test_kernel_cannot_read_hidden_tests(graded):

@@ -50,7 +50,7 @@ def test_release_info(info):
     assert info.max_score == 5 and info.auto_max_score == 3
     test = info.notebooks["example"].cells["test_generator_loss"]
     assert test.locked and len(test.checksums) == 2
-    assert any("check_loss" in line for line in test.hidden_lines)
+    assert any("hidden.check_generator_loss" in line for line in test.hidden_lines)
 
 
 def test_untouched_release_and_solution_are_not_tampered(info, tmp_path):
@@ -133,13 +133,13 @@ def test_traceback_filter_keeps_student_frames():
         "\x1b[31mAssertionError\x1b[39m    Traceback (most recent call last)",
         "\x1b[36mCell\x1b[39m \x1b[32mIn[3]\x1b[39m, line 2, in generator_loss\n----> 2 return x.foo()",
         "\x1b[36mCell\x1b[39m \x1b[32mIn[4]\x1b[39m, line 12\n---> 12 checks.check_loss(generator_loss, hidden)",
-        f"File {REPO_ROOT}/autograder/checks/_env.py:230, in wrapper\n raise AssertionError",
+        f"File {REPO_ROOT}/autograder/checks/core.py:230, in wrapper\n raise AssertionError",
         "    [... skipping hidden 1 frame]\n",
         "\x1b[31mAssertionError\x1b[39m: generator_loss: expected 1, got 2",
     ]
     kept = feedback.filter_traceback(tb, hidden_counts={4})
     text = "\n".join(feedback._plain(t) for t in kept)
-    assert "In[3]" in text and "In[4]" not in text and "_env.py" not in text and "skipping" not in text
+    assert "In[3]" in text and "In[4]" not in text and "core.py" not in text and "skipping" not in text
     assert "expected 1, got 2" in text
 
 

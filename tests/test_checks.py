@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import autograder.checks as checks
-from autograder.checks import _env
+from autograder.checks import core
 from autograder.grading.integrity import CHECK_NAMES
 
 
@@ -235,7 +235,7 @@ def test_output_range_and_parameter_count():
 def test_monkeypatched_torch_does_not_fool_the_checks(monkeypatch):
     monkeypatch.setattr(torch, "allclose", lambda *a, **k: True)
     monkeypatch.setattr(torch, "isclose", lambda a, b, **k: torch.ones_like(a, dtype=torch.bool))
-    assert _env.isclose is not torch.isclose  # checks compare with the original
+    assert core.isclose is not torch.isclose  # checks compare with the original
     with pytest.raises(AssertionError, match="Integrity check failed.*torch.allclose"):
         checks.check_close(torch.tensor(1.0), 2.0)
     monkeypatch.undo()
@@ -256,7 +256,7 @@ def test_replaced_helpers_and_references_are_detected(monkeypatch):
 
 def test_torch_lazy_wrappers_are_not_tampering():
     torch.use_deterministic_algorithms(torch.are_deterministic_algorithms_enabled())  # wraps torch.manual_seed
-    assert _env.changed_names() == []
+    assert core.changed_names() == []
 
 
 def test_checks_write_nothing_to_stderr_and_restore_global_state(capfd):

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from autograder.checks._env import checked
+from autograder.checks.core import checked
 
 F_ = TypeVar("F_", bound=Callable[..., Any])
 

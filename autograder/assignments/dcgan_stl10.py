@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder.checks import _env
-from autograder.checks._env import checked
+from autograder.checks import core
+from autograder.checks.core import checked
 
 Z_DIM = 100
 # Table 2 of the Penn seed: (in, out) channels of the five 4x4 transposed convolutions.
@@ -471,4 +471,4 @@ def check_overlap_counts(count_fn: Callable[[int, int, int, int], object],
 
 
 # A notebook that patches these checks (or what they call) makes every check refuse to run.
-_env.watch_functions(sys.modules[__name__])
+core.watch_functions(sys.modules[__name__])

@@ -32,8 +32,8 @@ from autograder.assignments.dcgan_stl10 import (
     _sgd_reference,
     _tiny_pair,
 )
-from autograder.checks import _env
-from autograder.checks._env import checked
+from autograder.checks import core
+from autograder.checks.core import checked
 from gan_utils import losses as ref_losses
 
 GP_WEIGHT = 10.0  # lambda of Gulrajani et al.
@@ -284,4 +284,4 @@ def check_wgan_gp_critic_step(step_fn: Callable, seed: int = 0, lr: float = 0.05
 
 
 # A notebook that patches these checks (or what they call) makes every check refuse to run.
-_env.watch_functions(sys.modules[__name__])
+core.watch_functions(sys.modules[__name__])

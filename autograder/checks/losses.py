@@ -8,13 +8,13 @@ gradients with respect to every floating-point input.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
 
-from autograder.checks import _env
-from autograder.checks._env import call_student, checked, describe, fail
+from autograder.checks import core
+from autograder.checks.core import call_student, checked, describe, fail
 from autograder.checks.tensors import compare_close
 
 STABLE_HINT = (
@@ -31,8 +31,8 @@ def _fresh(args: tuple[Any, ...], requires_grad: bool) -> tuple[Any, ...]:
     """Independent leaf copies of the tensor arguments (others passed through)."""
     out = []
     for a in args:
-        if _env.is_tensor(a):
-            t = _env.tensor_clone(_env.tensor_detach(a))
+        if core.is_tensor(a):
+            t = core.tensor_clone(core.tensor_detach(a))
             if requires_grad and t.is_floating_point():
                 t.requires_grad_(True)
             out.append(t)
@@ -42,7 +42,7 @@ def _fresh(args: tuple[Any, ...], requires_grad: bool) -> tuple[Any, ...]:
 
 
 def _float_leaves(args: tuple[Any, ...]) -> list[int]:
-    return [i for i, a in enumerate(args) if _env.is_tensor(a) and a.is_floating_point() and a.requires_grad]
+    return [i for i, a in enumerate(args) if core.is_tensor(a) and a.is_floating_point() and a.requires_grad]
 
 
 def _case_text(args: tuple[Any, ...]) -> str:
@@ -58,6 +58,8 @@ def check_loss(
     atol: float = 1e-5,
     check_grad: bool = True,
     what: str | None = None,
+    slips: Mapping[str, Callable[..., Any]] | None = None,
+    hint: str = "",
 ) -> None:
     """Compare a student's loss with a reference on every case.
 
@@ -70,9 +72,14 @@ def check_loss(
         check_grad: also compare gradients w.r.t. every floating input, and require
             that gradients flow (no ``.detach()``, ``.item()`` or ``no_grad``).
         what: name for messages (default: the student function's name).
+        slips: maps a description ("the sign is flipped") to a function computing
+            what that slip returns; on a wrong value, the first one that matches the
+            student's value is named in the message.
+        hint: appended to a wrong-value message.
 
     Also fails when the student function modifies its inputs in place, returns a
-    Python number, or returns nan/inf where the reference is finite.
+    Python number, or returns nan/inf where the reference is finite. A one-element
+    result counts as the scalar the reference returns.
     """
     name = what or getattr(student_fn, "__name__", "the loss")
     for k, case in enumerate(cases):
@@ -84,14 +91,26 @@ def check_loss(
         got = call_student(student_fn, *s_args, what=name)
         expected = reference_fn(*r_args)
         for i, (a, b) in enumerate(zip(s_args, before, strict=False)):
-            if _env.is_tensor(a) and not _env.equal(_env.tensor_detach(a), b):
+            if core.is_tensor(a) and not core.equal(core.tensor_detach(a), b):
                 fail(f"{name} changed its input {i} in place; compute a new tensor instead (avoid in-place ops such as x.mul_() or x[...] = ...)")
-        if not _env.is_tensor(got):
+        if not core.is_tensor(got):
             fail(f"{label}: expected a tensor, got {type(got).__name__}" +
                  (" (return the tensor itself, without .item())" if isinstance(got, (int, float)) else ""))
-        got_v, exp_v = _env.tensor_detach(got), _env.tensor_detach(expected)
-        if bool((~_env.isfinite(got_v) & _env.isfinite(exp_v)).any()) if got_v.shape == exp_v.shape else False:
+        if expected.dim() == 0 and got.numel() == 1 and got.dim() <= 1:
+            got = got.reshape(())
+        got_v, exp_v = core.tensor_detach(got), core.tensor_detach(expected)
+        if bool((~core.isfinite(got_v) & core.isfinite(exp_v)).any()) if got_v.shape == exp_v.shape else False:
             fail(f"{label}: expected {_fmt_value(exp_v)}, got {_fmt_value(got_v)}; {STABLE_HINT}")
+        if slips and got_v.shape == exp_v.shape and not _close(got_v, exp_v, rtol, atol):
+            for description, slip in slips.items():
+                with core.no_grad():
+                    alt = slip(*_fresh(args, False))
+                if core.is_tensor(alt) and alt.numel() == got_v.numel() and _close(got_v, alt.reshape(got_v.shape), rtol, atol) \
+                        and not _close(alt.reshape(exp_v.shape), exp_v, rtol, atol):
+                    fail(f"{label}: expected {_fmt_value(exp_v)}, got {_fmt_value(got_v)}. "
+                         f"It matches what you get when {description}." + (f" {hint}" if hint else ""))
+        if hint and got_v.shape == exp_v.shape and not _close(got_v, exp_v, rtol, atol):
+            fail(f"{label}: expected {_fmt_value(exp_v)}, got {_fmt_value(got_v)}. {hint}")
         compare_close(got_v, exp_v, rtol, atol, label)
         if not check_grad or not expected.requires_grad:
             continue
@@ -99,18 +118,23 @@ def check_loss(
             fail(f"{label}: the result does not depend differentiably on the inputs "
                  "(no gradient would reach the model): did you use .detach(), .item(), numpy or torch.no_grad()?")
         leaves = _float_leaves(s_args)
-        s_grads = _env.autograd_grad(got.sum(), [s_args[i] for i in leaves], allow_unused=True)
-        r_grads = _env.autograd_grad(expected.sum(), [r_args[i] for i in leaves], allow_unused=True)
+        s_grads = core.autograd_grad(got.sum(), [s_args[i] for i in leaves], allow_unused=True)
+        r_grads = core.autograd_grad(expected.sum(), [r_args[i] for i in leaves], allow_unused=True)
         for i, gs, gr in zip(leaves, s_grads, r_grads, strict=False):
             glabel = f"gradient of {name} w.r.t. argument {i} on case {k} ({_case_text(args)})"
             if gr is None:
                 continue
             if gs is None:
                 fail(f"{glabel}: no gradient reaches this input; expected one (is it detached?)")
-            if bool((~_env.isfinite(gs) & _env.isfinite(gr)).any()):
+            if bool((~core.isfinite(gs) & core.isfinite(gr)).any()):
                 fail(f"{glabel}: got nan/inf gradients where the reference is finite; {STABLE_HINT}")
-            compare_close(gs, gr, rtol, atol, glabel)
-        _env.guard()
+            compare_close(gs, gr, rtol, atol, glabel + " (the value is right: did a .detach() or a constant replace part of the computation?)")
+        core.guard()
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, rtol: float, atol: float) -> bool:
+    a, b = core.tensor_detach(a).double().cpu(), core.tensor_detach(b).double().cpu()
+    return a.shape == b.shape and bool(core.isfinite(a).all()) and bool(core.allclose(a, b, rtol=rtol, atol=atol))
 
 
 def _fmt_value(t: torch.Tensor) -> str:
@@ -131,11 +155,11 @@ def check_reduction_mean(
     """
     name = what or getattr(fn, "__name__", "the loss")
     args = _fresh(_args(inputs), False)
-    doubled = tuple(_env.cat([a, a]) if _env.is_tensor(a) and a.dim() > 0 else a for a in args)
-    with _env.no_grad():
+    doubled = tuple(core.cat([a, a]) if core.is_tensor(a) and a.dim() > 0 else a for a in args)
+    with core.no_grad():
         once = call_student(fn, *args, what=name)
         twice = call_student(fn, *doubled, what=name)
-    if not _env.is_tensor(once) or not _env.is_tensor(twice) or once.numel() != 1:
+    if not core.is_tensor(once) or not core.is_tensor(twice) or once.numel() != 1:
         fail(f"{name}: expected a scalar tensor, got {type(once).__name__}")
     a, b = float(once), float(twice)
     if abs(b - a) > atol + rtol * abs(a):
@@ -161,12 +185,12 @@ def make_logit_cases(
     shape ``(N,)`` (e.g. ``n_args=2`` for ``(real_logits, fake_logits)``), created
     on ``device`` (default: :func:`grading_device`).
     """
-    device = torch.device(device) if device is not None else _env.grading_device()
+    device = torch.device(device) if device is not None else core.grading_device()
     gen = torch.Generator().manual_seed(seed)
     cases: list[tuple[torch.Tensor, ...]] = []
     for n in sizes:
         cases.append(tuple((torch.randn(n, generator=gen, dtype=torch.float64) * scale).to(device, dtype) for _ in range(n_args)))
     if extremes:
-        big = torch.tensor([-1000.0, -200.0, -50.0, -30.0, 0.0, 30.0, 50.0, 200.0, 1000.0], dtype=torch.float64)
+        big = torch.tensor([-1000.0, -200.0, -50.0, -30.0, 0.25, 30.0, 50.0, 200.0, 1000.0], dtype=torch.float64)
         cases.append(tuple(big.roll(j).to(device, dtype) for j in range(n_args)))
     return cases

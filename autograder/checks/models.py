@@ -1,5 +1,6 @@
-"""Checks for models and gradient flow: ``check_gradients``, ``check_output_range``,
-``check_parameter_count``.
+"""Checks for models and gradient flow: ``build_model`` and ``call_model`` (student
+classes built and called with readable failures), ``check_gradients``,
+``check_every_parameter_learns``, ``check_output_range``, ``check_parameter_count``.
 """
 
 from __future__ import annotations
@@ -10,9 +11,56 @@ from typing import Any
 import torch
 from torch import nn
 
-from autograder.checks import _env
-from autograder.checks._env import call_student, checked, describe, fail
+from autograder.checks import core
+from autograder.checks.core import CheckFailure, call_student, checked, describe, fail
 from autograder.checks.tensors import compare_close
+
+
+def build_model(cls: Callable[..., nn.Module], what: str, device: torch.device | str | None = None, **kwargs: Any) -> nn.Module:
+    """``cls(**kwargs)`` on ``device``; a failing constructor becomes a readable check failure."""
+    __tracebackhide__ = True
+    try:
+        model = call_student(cls, what=f"{what}.__init__", **kwargs)
+    except CheckFailure as exc:
+        if isinstance(exc.cause, TypeError):
+            args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+            fail(f"{what}({args}) failed: {exc.cause}. Keep the constructor's arguments as given.")
+        raise
+    if not isinstance(model, nn.Module):
+        fail(f"{what}(...) should build an nn.Module, got {type(model).__name__}")
+    if not any(True for _ in model.parameters()):
+        fail(f"{what} has no trainable parameters")
+    return model.to(device) if device is not None else model
+
+
+def call_model(model: Callable[..., Any], what: str, *args: Any) -> torch.Tensor:
+    """``model(*args)``, which must return a tensor."""
+    __tracebackhide__ = True
+    out = call_student(model, *args, what=what)
+    if not core.is_tensor(out):
+        fail(f"{what} should return a tensor, got {type(out).__name__}")
+    return out
+
+
+@checked
+def check_every_parameter_learns(model: nn.Module, inputs: Any, seed: int = 0, what: str | None = None) -> None:
+    """A random linear loss on the output sends a finite, non-zero gradient to every trainable parameter.
+
+    ``inputs`` is a tensor or a tuple of positional arguments. Catches layers that are
+    defined but unused (a label embedding never joined in) and detached paths.
+    """
+    name = what or type(model).__name__
+    args = inputs if isinstance(inputs, tuple) else (inputs,)
+    model.zero_grad(set_to_none=True)
+    out = call_model(model, name, *args)
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed), dtype=out.dtype).to(out.device)
+    (out * weights).sum().backward()
+    dead = [n for n, p in model.named_parameters()
+            if p.requires_grad and (p.grad is None or not bool(core.isfinite(p.grad).all()) or float(p.grad.abs().sum()) == 0.0)]
+    model.zero_grad(set_to_none=True)
+    if dead:
+        fail(f"{name}: no (or a non-finite) gradient reaches these parameters: {', '.join(dead[:6])}"
+             f"{' ...' if len(dead) > 6 else ''}. Every layer you define should be used in forward, and nothing detached.")
 
 
 def _leaves(inputs: tuple[Any, ...]) -> tuple[tuple[Any, ...], list[list[torch.Tensor]]]:
@@ -20,8 +68,8 @@ def _leaves(inputs: tuple[Any, ...]) -> tuple[tuple[Any, ...], list[list[torch.T
     args: list[Any] = []
     groups: list[list[torch.Tensor]] = []
     for a in inputs:
-        if _env.is_tensor(a) and a.is_floating_point():
-            t = _env.tensor_clone(_env.tensor_detach(a)).requires_grad_(True)
+        if core.is_tensor(a) and a.is_floating_point():
+            t = core.tensor_clone(core.tensor_detach(a)).requires_grad_(True)
             args.append(t)
             groups.append([t])
         elif isinstance(a, nn.Module):
@@ -34,13 +82,13 @@ def _leaves(inputs: tuple[Any, ...]) -> tuple[tuple[Any, ...], list[list[torch.T
 
 
 def _grads(out: Any, groups: list[list[torch.Tensor]], what: str) -> list[list[torch.Tensor | None]]:
-    if not _env.is_tensor(out):
+    if not core.is_tensor(out):
         fail(f"{what}: expected a tensor, got {type(out).__name__}")
     if not out.requires_grad:
         fail(f"{what}: the result does not depend differentiably on any input "
              "(did you use .detach(), .item() or torch.no_grad()?)")
     flat = [t for g in groups for t in g]
-    grads = list(_env.autograd_grad(out.sum(), flat, allow_unused=True)) if flat else []
+    grads = list(core.autograd_grad(out.sum(), flat, allow_unused=True)) if flat else []
     result, k = [], 0
     for g in groups:
         result.append(grads[k:k + len(g)])
@@ -52,7 +100,7 @@ def _norm(grads: list[torch.Tensor | None]) -> float:
     total = 0.0
     for g in grads:
         if g is not None:
-            total += float(_env.tensor_detach(g).double().pow(2).sum())
+            total += float(core.tensor_detach(g).double().pow(2).sum())
     return total ** 0.5
 
 
@@ -87,7 +135,7 @@ def check_gradients(
     grads = _grads(out, groups, name)
     for i, gs in enumerate(grads):
         for g in gs:
-            if g is not None and not bool(_env.isfinite(g).all()):
+            if g is not None and not bool(core.isfinite(g).all()):
                 fail(f"gradient of {name} w.r.t. argument {i} ({describe(inputs[i])}) contains nan or inf")
     for i in nonzero:
         if _norm(grads[i]) == 0.0:
@@ -119,9 +167,9 @@ def check_output_range(
     """Assert every output value lies in ``[low, high]`` (e.g. ``[-1, 1]`` for tanh generators)."""
     name = what or getattr(model_or_fn, "__name__", type(model_or_fn).__name__)
     args = inputs if isinstance(inputs, tuple) else (inputs,)
-    with _env.no_grad():
+    with core.no_grad():
         out = call_student(model_or_fn, *args, what=name)
-    if not _env.is_tensor(out):
+    if not core.is_tensor(out):
         fail(f"{name}: expected a tensor output, got {type(out).__name__}")
     lo, hi = float(out.min()), float(out.max())
     if not (low <= lo and hi <= high):

@@ -1,5 +1,5 @@
 """Checks on values and shapes: ``check_close``, ``check_shapes``, ``check_finite``,
-``check_monotone`` and ``check_invariant``.
+``check_monotone`` and ``check_invariant``; ``as_number`` for returned losses.
 
 Values are compared in float64 after checking shape and device, with the stated
 tolerances: ``|actual - expected| <= atol + rtol * |expected|`` element-wise.
@@ -12,19 +12,32 @@ from typing import Any
 
 import torch
 
-from autograder.checks import _env
-from autograder.checks._env import call_student, checked, describe, fail
+from autograder.checks import core
+from autograder.checks.core import call_student, checked, describe, fail
 
 Shape = Sequence[int | None]
 
 
 def _as_tensor(value: Any, what: str, like: torch.Tensor | None = None) -> torch.Tensor:
-    if _env.is_tensor(value):
-        return _env.tensor_detach(value)
+    if core.is_tensor(value):
+        return core.tensor_detach(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         fail(f"{what}: expected a tensor or a number, got {type(value).__name__}")
     device = like.device if like is not None else None
-    return _env.as_tensor(float(value), dtype=torch.float64, device=device)
+    return core.as_tensor(float(value), dtype=torch.float64, device=device)
+
+
+def as_number(value: Any, what: str) -> float:
+    """``value`` as a Python float; accepts numbers and one-element tensors (else a check failure)."""
+    __tracebackhide__ = True
+    if core.is_tensor(value):
+        if value.numel() != 1:
+            fail(f"{what} should be a single number, got a tensor of shape {tuple(value.shape)}")
+        return float(core.tensor_detach(value).cpu().reshape(()))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    fail(f"{what} should be a number (e.g. loss.item()), got {type(value).__name__}")
+    raise AssertionError  # unreachable
 
 
 def _fmt_shape(shape: Sequence[Any]) -> str:
@@ -54,13 +67,13 @@ def compare_close(actual: Any, expected: Any, rtol: float, atol: float, what: st
         elif exp.dim() == 0:
             hint = " (a scalar was expected)"
         fail(f"{what}: expected shape {_fmt_shape(exp.shape)}, got {_fmt_shape(act.shape)}{hint}")
-    if check_device and _env.is_tensor(actual) and _env.is_tensor(expected) and act.device != exp.device:
+    if check_device and core.is_tensor(actual) and core.is_tensor(expected) and act.device != exp.device:
         fail(f"{what}: expected a tensor on {exp.device}, got one on {act.device}")
     if act.is_complex() or exp.is_complex():
         fail(f"{what}: complex values are not expected here")
     a = act.to(device="cpu", dtype=torch.float64)
     e = exp.to(device="cpu", dtype=torch.float64)
-    bad_nonfinite = ~_env.isfinite(a) & _env.isfinite(e)
+    bad_nonfinite = ~core.isfinite(a) & core.isfinite(e)
     if bool(bad_nonfinite.any()):
         idx = tuple(int(i) for i in bad_nonfinite.nonzero()[0])
         where = f" at index {idx}" if a.dim() else ""
@@ -68,7 +81,7 @@ def compare_close(actual: Any, expected: Any, rtol: float, atol: float, what: st
             f"{what}: expected finite values, got {a[idx].item()}{where} "
             f"({int(bad_nonfinite.sum())} of {a.numel()} elements are nan or inf; expected {_fmt(e[idx].item())})"
         )
-    ok = _env.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True)
+    ok = core.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True)
     if bool(ok.all()):
         return
     excess = ((a - e).abs() - (atol + rtol * e.abs())).masked_fill(ok, float("-inf"))
@@ -112,7 +125,7 @@ def check_shapes(model_or_fn: Callable[..., Any], inputs: Any, expected: Shape |
     """
     name = what or getattr(model_or_fn, "__name__", type(model_or_fn).__name__)
     args = inputs if isinstance(inputs, tuple) else (inputs,)
-    with _env.no_grad():
+    with core.no_grad():
         out = call_student(model_or_fn, *args, what=name)
     multi = len(expected) > 0 and isinstance(expected[0], (tuple, list))
     outputs = out if multi else (out,)
@@ -121,7 +134,7 @@ def check_shapes(model_or_fn: Callable[..., Any], inputs: Any, expected: Shape |
         fail(f"{name}: expected {len(shapes)} outputs, got {type(out).__name__}")
     for i, (o, shape) in enumerate(zip(outputs, shapes, strict=False)):
         label = f"{name} output {i}" if multi else name
-        if not _env.is_tensor(o):
+        if not core.is_tensor(o):
             fail(f"{label}: expected a tensor of shape {_fmt_shape(shape)}, got {type(o).__name__}")
         if not _shape_matches(tuple(o.shape), shape):
             fail(f"{label}: expected output shape {_fmt_shape(shape)}, got {_fmt_shape(tuple(o.shape))}")
@@ -134,7 +147,7 @@ def check_finite(value: Any, what: str = "value") -> None:
     values = value if isinstance(value, (tuple, list)) else (value,)
     for i, v in enumerate(values):
         t = _as_tensor(v, what)
-        bad = ~_env.isfinite(t)
+        bad = ~core.isfinite(t)
         if bool(bad.any()):
             label = what if len(values) == 1 else f"{what}[{i}]"
             fail(f"{label}: expected finite values, got {int(bad.sum())} nan/inf of {t.numel()} elements")

@@ -12,7 +12,10 @@ the per-cell timeout it adds:
 - an output budget per notebook (output beyond it is dropped, with a note);
 - integrity snapshots (:mod:`autograder.grading.integrity`) before the first
   cell, before every test cell and at the end. A test cell that would run after
-  torch, the checks or IPython were tampered with is not run.
+  torch, the checks or IPython were tampered with is not run;
+- warnings never cost points: nbgrader scores a test cell 0 when it wrote anything
+  to stderr, so a test cell's stderr output (a ``UserWarning`` from a correct answer)
+  is kept as ordinary output and the grade is decided by errors alone.
 
 Everything that happened is recorded in the :class:`ExecReport` of the current
 :class:`RunContext`, which the worker sets before each autograde call.
@@ -146,6 +149,20 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 def _is_test_cell(cell: NotebookNode) -> bool:
     return cell.cell_type == "code" and nbutils.is_grade(cell) and not nbutils.is_solution(cell)
+
+
+def stderr_is_not_an_error(cell: NotebookNode) -> int:
+    """Relabel the cell's stderr streams as stdout (text kept); returns how many.
+
+    nbgrader's ``determine_grade`` gives 0 to a test cell with any stderr stream; a
+    test cell should fail only when it raises.
+    """
+    moved = 0
+    for out in cell.get("outputs", []):
+        if out.output_type == "stream" and out.get("name") == "stderr":
+            out.name = "stdout"
+            moved += 1
+    return moved
 
 
 def _error(ename: str, evalue: str) -> NotebookNode:
@@ -351,6 +368,8 @@ class GuardedExecute(Execute):
             cell.outputs.append(_error("CellTimeoutError", "the cell ran past its time limit and ignored the interrupt; the kernel was restarted"))
             report.add("timeout", index, "time limit reached; the kernel ignored the interrupt and was restarted", gid)
             return await self._restart()
+        if _is_test_cell(cell):
+            stderr_is_not_an_error(cell)
         errors = [o for o in cell.outputs if o.output_type == "error"]
         if any(o.ename == "CellTimeoutError" for o in errors):
             kind = "notebook_timeout" if time.monotonic() >= self._deadline - 1 else "timeout"

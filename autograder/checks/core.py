@@ -1,4 +1,4 @@
-"""The grading environment every check runs in.
+"""The core of the check API: the grading environment every check runs in.
 
 - **Originals.** The torch functions the checks compare with (``allclose``,
   ``isclose``, ``autograd.grad`` ...) are bound here when ``autograder.checks`` is
@@ -14,6 +14,12 @@
 - **Failures.** :func:`checked` wraps a check so a failure surfaces as one
   ``AssertionError`` with a readable message, raised from a frame marked
   ``__tracebackhide__`` with the internal chain cut (``from None``).
+- **Random state.** Checks seed their own inputs inside a forked RNG, so a
+  notebook's later cells (training, sampling) are reproducible whether or not a
+  check ran before them.
+- **Student calls.** :func:`call_student` runs student code and turns what it
+  raises into a check failure that names the call (``NotImplementedError`` reads
+  "not implemented yet"; a use of the kit's reference reads "write this yourself").
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import torch
+
+from autograder.checks.ownership import LibraryCopy
 
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
@@ -219,18 +227,21 @@ def grading_context() -> Iterator[None]:
 
 
 def checked(fn: F) -> F:
-    """Decorator for public checks: guard, grading context, one readable ``AssertionError``."""
+    """Decorator for public checks: guard, grading context, forked RNG, one readable ``AssertionError``."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
         failure: CheckFailure | None = None
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
         try:
             guard()
-            with grading_context():
+            with grading_context(), torch.random.fork_rng(devices=devices):
                 return fn(*args, **kwargs)
         except CheckFailure as exc:
             failure = exc
+        except LibraryCopy as exc:
+            failure = CheckFailure(str(exc))
         if failure.cause is not None:
             raise AssertionError(str(failure)) from failure.cause
         raise AssertionError(str(failure)) from None
@@ -238,7 +249,7 @@ def checked(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def call_student(fn: Callable[..., Any], *args: Any, what: str = "the function") -> Any:
+def call_student(fn: Callable[..., Any], *args: Any, what: str = "the function", **kwargs: Any) -> Any:
     """Call student code; an exception becomes a check failure naming the call.
 
     The guard runs again afterwards, so code that patches torch while it runs is caught
@@ -246,9 +257,13 @@ def call_student(fn: Callable[..., Any], *args: Any, what: str = "the function")
     """
     __tracebackhide__ = True
     try:
-        result = fn(*args)
+        result = fn(*args, **kwargs)
     except CheckFailure:
         raise
+    except LibraryCopy as exc:
+        fail(str(exc))
+    except NotImplementedError:
+        fail(f"{what} is not implemented yet (replace `raise NotImplementedError()` with your code)")
     except Exception as exc:  # student code may raise anything
         fail(f"{what} raised {type(exc).__name__}: {exc}", cause=exc)
     guard()

@@ -1,0 +1,330 @@
+"""One harness for every assignment: release, full marks, blank = 0, slips, variants, library copies.
+
+Every folder ``solutions/<name>/<name>.ipynb`` is an assignment, and
+``autograder/assignments/<name>.py`` is its grading module with three tables (see
+:mod:`autograder.checks.assignment`): ``SLIPS`` (code a test must catch, and exactly
+which test cells it must fail), ``VARIANTS`` (correct code written another way, which
+must keep full marks) and ``LIBRARY_COPIES`` (answers that call the kit's reference,
+which lose their cell's points with "write this yourself").
+
+For each assignment the harness builds a corpus of submissions from the committed
+student notebook, with the answer cells taken from the solution and edited by the
+tables, and grades it **once** with the real batch grader (``python -m autograder
+grade --workers 2``). Slips whose cells and failing tests are disjoint share one
+submission, and so do variants with disjoint cells, so the corpus stays small; a
+shared submission must then lose exactly the union of its slips' tests, which is the
+same statement for each slip. A new assignment joins by adding its module and
+notebook: there is no per-assignment code here.
+
+Run one assignment: ``pytest tests/test_assignments.py -k cgan_mnist -s`` (``-s``
+prints the corpus and the timings).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from autograder.checks.assignment import COPY_MARK, Slip, Variant
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENTS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/*.ipynb") if p.stem == p.parent.name)
+MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.M)
+MAX_SLIPS_PER_SUBMISSION = 4
+
+
+def module_of(name: str) -> Any:
+    return importlib.import_module(f"autograder.assignments.{name}")
+
+
+def tables(name: str) -> tuple[list[Slip], list[Variant], list[Slip]]:
+    mod = module_of(name)
+    return list(getattr(mod, "SLIPS", [])), list(getattr(mod, "VARIANTS", [])), list(getattr(mod, "LIBRARY_COPIES", []))
+
+
+def _grade_id(cell: nbformat.NotebookNode) -> str | None:
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def _paths(name: str) -> tuple[Path, Path]:
+    return ROOT / "solutions" / name / f"{name}.ipynb", ROOT / "notebooks" / name / f"{name}.ipynb"
+
+
+def fill_answers(name: str, edits: tuple = ()) -> nbformat.NotebookNode:
+    """The student notebook with every code answer taken from the solution (markers removed)
+    after ``edits``; written answers stay empty."""
+    solution_path, student_path = _paths(name)
+    solution = {_grade_id(c): c.source for c in nbformat.read(solution_path, as_version=4).cells if _grade_id(c)}
+    nb = nbformat.read(student_path, as_version=4)
+    todo = list(edits)
+    for cell in nb.cells:
+        if cell.cell_type != "code" or not cell.metadata.get("nbgrader", {}).get("solution"):
+            continue
+        source = MARKERS.sub("", solution[_grade_id(cell)])
+        for item in [e for e in todo if e.cell == _grade_id(cell)]:
+            source = item.apply(source)
+            todo.remove(item)
+        cell.source = source
+    assert not todo, f"{name}: edits for cells that are not code answer cells: {[e.cell for e in todo]}"
+    return nb
+
+
+def pack(items: list, disjoint_fails: bool) -> list[list]:
+    """Greedy packing: items share a submission when their cells (and failing tests) are disjoint."""
+    packs: list[list] = []
+    for item in items:
+        for group in packs:
+            if len(group) >= MAX_SLIPS_PER_SUBMISSION and disjoint_fails:
+                continue
+            if any(item.cells & other.cells for other in group):
+                continue
+            if disjoint_fails and any(item.fails & other.fails for other in group):
+                continue
+            group.append(item)
+            break
+        else:
+            packs.append([item])
+    return packs
+
+
+@dataclass
+class Graded:
+    name: str
+    grades: dict[str, dict[str, str]]
+    tests: dict[str, dict[str, dict[str, str]]]
+    packs: dict[str, list] = field(default_factory=dict)  # submission -> slips or variants
+    out: Path | None = None
+    seconds: float = 0.0
+
+    def auto(self, student: str) -> dict[str, dict[str, str]]:
+        return {c: r for c, r in self.tests.get(student, {}).items() if r["kind"] == "auto"}
+
+    def failed(self, student: str) -> set[str]:
+        return {c for c, r in self.auto(student).items() if float(r["score"]) < float(r["max_score"])}
+
+    def submission_of(self, item_name: str) -> str:
+        return next(s for s, items in self.packs.items() if any(i.name == item_name for i in items))
+
+
+_CACHE: dict[str, Graded] = {}
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, GAN_COURSE_MODE="quick", MPLBACKEND="Agg")
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+    return env
+
+
+def grade_corpus(name: str, base: Path) -> Graded:
+    slips, variants, copies = tables(name)
+    corpus: dict[str, nbformat.NotebookNode] = {"solution": fill_answers(name), "blank": nbformat.read(_paths(name)[1], as_version=4)}
+    packs: dict[str, list] = {}
+    for i, group in enumerate(pack(slips + copies, disjoint_fails=True)):
+        packs[f"slips{i}"] = group
+    for i, group in enumerate(pack(variants, disjoint_fails=False)):
+        packs[f"variants{i}"] = group
+    for student, group in packs.items():
+        corpus[student] = fill_answers(name, tuple(e for item in group for e in item.edits))
+    for student, nb in corpus.items():
+        folder = base / "submitted" / student / name
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{name}.ipynb")
+    out = base / "out"
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", "--assignment", name, "--submissions", str(base / "submitted"),
+         "--out", str(out), "--workers", "2"],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=1500,
+    )
+    seconds = time.perf_counter() - start
+    assert proc.returncode == 0, f"the grader could not run:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    with open(out / "grades.csv", newline="", encoding="utf-8") as f:
+        grades = {row["student_id"]: row for row in csv.DictReader(f)}
+    tests: dict[str, dict[str, dict[str, str]]] = {}
+    with open(out / "tests.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            tests.setdefault(row["student_id"], {})[row["cell"]] = row
+    assert set(grades) == set(corpus), f"graded {sorted(grades)}, submitted {sorted(corpus)}"
+    print(f"\n[{name}] {len(corpus)} submissions graded with 2 workers in {seconds:.1f} s")
+    for student, row in sorted(grades.items()):
+        items = ", ".join(i.name for i in packs.get(student, []))
+        print(f"  {student}: {row['auto_score']}/{row['auto_max_score']} automatic, {row['status']}, "
+              f"{row['seconds']} s{'  [' + items + ']' if items else ''}")
+    return Graded(name, grades, tests, packs, out, seconds)
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory: pytest.TempPathFactory):
+    def get(name: str) -> Graded:
+        if name not in _CACHE:
+            _CACHE[name] = grade_corpus(name, tmp_path_factory.mktemp(name))
+        return _CACHE[name]
+
+    return get
+
+
+def _items(kind: int) -> list[Any]:
+    params = []
+    for name in ASSIGNMENTS:
+        for item in tables(name)[kind]:
+            params.append(pytest.param(name, item, id=f"{name}-{item.name}"))
+    return params
+
+
+# --- the tables themselves (fast) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_assignment_has_a_grading_module_with_full_tables(name: str) -> None:
+    mod = module_of(name)
+    slips, variants, copies = tables(name)
+    assert slips, f"{name}: SLIPS is empty"
+    assert len(variants) >= 5, f"{name}: at least 5 correct VARIANTS are expected, found {len(variants)}"
+    assert copies, f"{name}: LIBRARY_COPIES needs at least one answer that calls the kit's reference"
+    assert isinstance(getattr(mod, "OFF_LIMITS", None), dict), f"{name}: OFF_LIMITS (answer cell -> library names) is missing"
+    solution_path, _ = _paths(name)
+    cells = {_grade_id(c): c for c in nbformat.read(solution_path, as_version=4).cells if _grade_id(c)}
+    auto_tests = {g for g, c in cells.items() if c.metadata["nbgrader"].get("grade") and not c.metadata["nbgrader"].get("solution")}
+    answers = {g for g, c in cells.items() if c.metadata["nbgrader"].get("solution")}
+    assert set(mod.OFF_LIMITS) <= answers, f"{name}: OFF_LIMITS names unknown answer cells {set(mod.OFF_LIMITS) - answers}"
+    for item in slips + copies:
+        assert item.fails, f"{name}: slip {item.name!r} lists no failing test"
+        assert item.fails <= auto_tests, f"{name}: slip {item.name!r} names unknown tests {sorted(item.fails - auto_tests)}"
+    for item in slips + copies + variants:
+        assert item.cells <= answers, f"{name}: {item.name!r} edits cells that are not answers: {sorted(item.cells - answers)}"
+        fill_answers(name, item.edits)  # every edit applies exactly once
+    names = [i.name for i in slips + copies + variants]
+    assert len(names) == len(set(names)), f"{name}: table entries need distinct names"
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_hidden_modules_are_imported_only_in_hidden_tests(name: str) -> None:
+    _, student_path = _paths(name)
+    text = student_path.read_text(encoding="utf-8")
+    for leaked in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "Model answer", "autograder.assignments"):
+        assert leaked not in text, f"the student notebook of {name} contains {leaked!r}"
+    solution = nbformat.read(_paths(name)[0], as_version=4)
+    hidden = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
+    for cell in solution.cells:
+        visible = hidden.sub("", cell.source)
+        assert "autograder.assignments" not in visible, (
+            f"{name}: cell {_grade_id(cell) or '(untagged)'} imports a grading module outside a hidden test")
+        assert "autograder.grading" not in cell.source, f"{name}: a cell uses autograder.grading (the batch grader)"
+
+
+# --- release -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_student_notebook_is_a_fresh_release(name: str, tmp_path: Path) -> None:
+    from autograder.grading.release import comparable, generate
+
+    (fresh,) = generate(name, release_root=tmp_path)
+    committed = nbformat.read(_paths(name)[1], as_version=4)
+    assert comparable(committed) == comparable(nbformat.read(fresh, as_version=4)), (
+        f"notebooks/{name} differs from what `python -m autograder release {name}` generates; re-run it")
+
+
+# --- the graded corpus ---------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_solution_gets_every_automatic_point_with_a_clean_run(name: str, graded) -> None:
+    g = graded(name)
+    grade = g.grades["solution"]
+    assert grade["status"] == "ok", grade["message"]
+    lost = {c: r["message"] for c, r in g.auto("solution").items() if float(r["score"]) < float(r["max_score"])}
+    assert not lost, f"{name}: the solution lost points: {lost}"
+    assert float(grade["auto_max_score"]) > 0 and math.isclose(float(grade["auto_score"]), float(grade["auto_max_score"]))
+    nb = nbformat.read(g.out / "autograded" / "solution" / name / f"{name}.ipynb", as_version=4)
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.output_type == "error":
+                problems.append(f"cell {i} ({_grade_id(cell)}): {out.ename}: {out.evalue[:200]}")
+            elif out.output_type == "stream" and out.name == "stderr":
+                problems.append(f"cell {i} ({_grade_id(cell)}) wrote to stderr: {out.text[:200]}")
+    assert not problems, "\n".join(problems)
+    figures = sum(1 for c in nb.cells for o in c.get("outputs", []) if {"image/png", "image/jpeg"} & set(o.get("data", {})))
+    expected = getattr(module_of(name), "SOLUTION_FIGURES", 0)
+    assert figures >= expected, f"{name}: expected at least {expected} figures in quick mode, got {figures}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_blank_notebook_gets_zero_without_failing(name: str, graded) -> None:
+    g = graded(name)
+    grade = g.grades["blank"]
+    assert grade["status"] == "ok", f"{name}: grading the blank notebook failed: {grade['message']}"
+    assert float(grade["auto_score"]) == 0, {c: r["score"] for c, r in g.auto("blank").items()}
+
+
+def _check_slip(name: str, item: Slip, graded) -> None:
+    g = graded(name)
+    student = g.submission_of(item.name)
+    grade = g.grades[student]
+    assert grade["status"] == "ok", grade["message"]
+    group = g.packs[student]
+    expected = set().union(*(i.fails for i in group))
+    failed = g.failed(student)
+    auto = g.auto(student)
+    messages = "; ".join(f"{c}: {auto[c]['message']}" for c in sorted(failed))
+    assert item.fails <= failed, f"{name}/{item.name}: these tests should fail but passed: {sorted(item.fails - failed)}"
+    assert failed <= expected, (f"{name}/{item.name} (graded together with {[i.name for i in group]}): "
+                                f"unexpected failures {sorted(failed - expected)}; messages: {messages}")
+    lost = sum(float(auto[c]["max_score"]) for c in failed)
+    assert math.isclose(float(grade["auto_score"]), float(grade["auto_max_score"]) - lost)
+    if item.message:
+        for cell in item.fails:
+            assert item.message.lower() in auto[cell]["message"].lower(), (
+                f"{name}/{item.name}: {cell} should say {item.message!r}; it says {auto[cell]['message']!r}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "item"), _items(0))
+def test_slip_loses_exactly_its_tests(name: str, item: Slip, graded) -> None:
+    _check_slip(name, item, graded)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "item"), _items(2))
+def test_library_copy_loses_its_points(name: str, item: Slip, graded) -> None:
+    assert item.message == COPY_MARK
+    _check_slip(name, item, graded)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "item"), _items(1))
+def test_correct_variant_keeps_full_marks(name: str, item: Variant, graded) -> None:
+    g = graded(name)
+    student = g.submission_of(item.name)
+    grade = g.grades[student]
+    assert grade["status"] == "ok", grade["message"]
+    lost = {c: r["message"] for c, r in g.auto(student).items() if float(r["score"]) < float(r["max_score"])}
+    together = [i.name for i in g.packs[student]]
+    assert not lost, f"{name}/{item.name} (graded together with {together}) lost points: {lost}"
+
+
+def test_packing_keeps_cells_and_failures_apart() -> None:
+    from autograder.checks.assignment import edit, slip
+
+    s1 = slip("s1", edit("c1", "x", "y"), fails={"t1"})
+    s2 = slip("s2", edit("c2", "x", "y"), fails={"t2"})
+    s3 = slip("s3", edit("c1", "z", "w"), fails={"t3"})  # same cell as s1
+    s4 = slip("s4", edit("c3", "x", "y"), fails={"t2"})  # same test as s2
+    groups = pack([s1, s2, s3, s4], disjoint_fails=True)
+    assert [[i.name for i in g] for g in groups] == [["s1", "s2"], ["s3", "s4"]]
