@@ -293,3 +293,106 @@ def test_make_logit_cases_is_seeded_and_has_extremes():
     pairs = checks.make_logit_cases(seed=3, n_args=2)
     assert all(len(c) == 2 for c in pairs)
     assert math.isfinite(float(reference_g_loss(a[-1][0])))
+
+
+# --- merged from the assignments: named slips, steps, student models, numbers ----------------
+
+
+def test_check_loss_names_the_slip_that_matches():
+    slips = {"the sign is flipped": lambda t: -reference_g_loss(t), "you sum over the batch": lambda t: reference_g_loss(t) * t.numel()}
+    with pytest.raises(AssertionError, match="It matches what you get when you sum over the batch"):
+        checks.check_loss(lambda t: F.softplus(-t).sum(), reference_g_loss, CASES[1:2], slips=slips)
+    with pytest.raises(AssertionError, match="sign is flipped"):
+        checks.check_loss(lambda t: -F.softplus(-t).mean(), reference_g_loss, CASES[1:2], slips=slips)
+    checks.check_loss(lambda t: F.softplus(-t).mean().reshape(1), reference_g_loss, CASES, slips=slips)  # (1,) counts as scalar
+
+
+def test_not_implemented_and_numbers():
+    def todo(t):
+        raise NotImplementedError()
+
+    with pytest.raises(AssertionError, match="generator_loss is not implemented yet"):
+        checks.check_loss(todo, reference_g_loss, CASES[:1], what="generator_loss")
+    assert checks.as_number(torch.tensor([2.5]), "x") == 2.5 and checks.as_number(3, "x") == 3.0
+    for bad, word in ((torch.ones(2), "single number"), ("1.0", "str"), (True, "bool")):
+        with pytest.raises(AssertionError, match=word):
+            checks.checked(checks.as_number)(bad, "the loss")
+
+
+class HalfUsed(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Linear(4, 1)
+        self.unused = nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(1)
+
+
+def test_build_model_and_every_parameter_learns():
+    with pytest.raises(AssertionError, match=r"HalfUsed\(width=3\) failed: .*Keep the constructor's arguments"):
+        checks.checked(checks.build_model)(TinyD, "HalfUsed", width=3)
+    with pytest.raises(AssertionError, match="unused.weight"):
+        checks.check_every_parameter_learns(HalfUsed(), torch.randn(5, 4))
+    checks.check_every_parameter_learns(nn.Sequential(nn.Linear(4, 3), nn.Tanh()), torch.randn(5, 4))
+
+
+def _state():
+    torch.manual_seed(0)
+    G, D = checks.TinyGenerator(z_dim=3, image_shape=(1, 2, 2)), checks.TinyDiscriminator(image_shape=(1, 2, 2))
+    return {"G": G, "D": D, "opt": torch.optim.SGD(D.parameters(), lr=0.1), "z": torch.randn(6, 3), "x": torch.rand(6, 1, 2, 2)}
+
+
+def _d_step(s, detach=True, zero=True, loss=None):
+    fake = s["G"](s["z"])
+    fake = fake.detach() if detach else fake
+    value = (loss or (lambda r, f: F.softplus(-r).mean() + F.softplus(f).mean()))(s["D"](s["x"]), s["D"](fake))
+    if zero:
+        s["opt"].zero_grad()
+    value.backward()
+    s["opt"].step()
+    return value.item()
+
+
+def test_check_step_accepts_other_forms_and_names_slips():
+    def no_grad_step(s):
+        with torch.no_grad():
+            fake = s["G"](s["z"])
+        loss = F.binary_cross_entropy_with_logits(s["D"](torch.cat([s["x"], fake])),
+                                                  torch.cat([torch.ones(6), torch.zeros(6)]), reduction="none")
+        loss = loss[:6].mean() + loss[6:].mean()
+        s["D"].zero_grad(set_to_none=True)
+        loss.backward()
+        s["opt"].step()
+        return loss.detach()
+
+    variants = {"an update without zero_grad()": lambda s: _d_step(s, zero=False)}
+    state = checks.check_step("d_step", no_grad_step, _d_step, _state, updated=("D",), frozen=("G",), variants=variants)
+    assert math.isclose(float(state["result"]), state["expected"], rel_tol=1e-5)
+    with pytest.raises(AssertionError, match="back-propagated into G.*Detach the fakes"):
+        checks.check_step("d_step", lambda s: _d_step(s, detach=False), _d_step, _state, updated=("D",), frozen=("G",))
+    with pytest.raises(AssertionError, match="they match an update without zero_grad"):
+        checks.check_step("d_step", lambda s: _d_step(s, zero=False), _d_step, _state, updated=("D",), frozen=("G",),
+                          variants=variants)
+    with pytest.raises(AssertionError, match=r"should return .* \(the loss before the update\), got 0"):
+        checks.check_step("d_step", lambda s: _d_step(s) * 0, _d_step, _state, updated=("D",), frozen=("G",))
+
+
+def test_swapped_in_binds_and_restores_names_in_the_notebook_namespace():
+    namespace: dict = {"loss": "student's"}
+    exec("def step():\n    return loss", namespace)
+    with checks.swapped_in(namespace["step"], loss="reference", extra=1):
+        assert namespace["step"]() == "reference" and namespace["extra"] == 1
+    assert namespace["step"]() == "student's" and "extra" not in namespace
+
+
+def test_a_test_cells_stderr_becomes_ordinary_output():
+    import nbformat
+
+    from autograder.grading.executor import stderr_is_not_an_error
+
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text="UserWarning: harmless\n"),
+                    nbformat.v4.new_output("stream", name="stdout", text="ok\n")]
+    assert stderr_is_not_an_error(cell) == 1
+    assert [o.name for o in cell.outputs] == ["stdout", "stdout"] and "harmless" in cell.outputs[0].text
