@@ -10,12 +10,14 @@ This file's own frames count as "student code" (they are neither ``autograder`` 
 from __future__ import annotations
 
 import functools
+import os
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+import autograder
 import autograder.checks as checks
 import gan_utils.losses as L
 from autograder.checks import core
@@ -87,8 +89,12 @@ def test_classes_are_caught_by_composition_and_restored() -> None:
 
 def test_decorated_functions_are_caught_and_restored() -> None:
     layer = nn.Linear(3, 3)
+
+    def answer(model):
+        clip_weights_(model, 0.01)
+
     with own_work(["gan_utils.losses.clip_weights_"]), pytest.raises(LibraryCopy):
-        clip_weights_(layer, 0.01)
+        answer(layer)
     clip_weights_(layer, 0.01)
     assert layer.weight.abs().max() <= 0.01
     assert core.changed_names() == []
@@ -99,12 +105,17 @@ def test_unknown_names_are_an_instructor_error() -> None:
         pass
 
 
+def _check_from_autograder(body: str):
+    """A check function whose code lives in autograder/ (as a real assignment module's does)."""
+    namespace = {"checks": checks, "reference": nonsaturating_generator_loss, "X": X}
+    filename = os.path.join(os.path.dirname(autograder.__file__), "assignments", "made_by_a_test.py")
+    exec(compile(f"def check(fn):\n    {body}\n", filename, "exec"), namespace)
+    return checks.hidden_checks({"answer": (NS,)})("answer")(namespace["check"])
+
+
 def test_hidden_checks_turn_a_copy_into_a_lost_test_with_the_message() -> None:
     hidden = checks.hidden_checks({"answer": (NS,)})
-
-    @hidden("answer")
-    def check_generator_loss(fn):
-        checks.check_loss(fn, nonsaturating_generator_loss, checks.make_logit_cases(seed=1))
+    check_generator_loss = _check_from_autograder("checks.check_loss(fn, reference, checks.make_logit_cases(seed=1))")
 
     check_generator_loss(mine)
     with pytest.raises(AssertionError, match="write this yourself: gan_utils.losses.nonsaturating_generator_loss is the kit's reference"):
@@ -115,3 +126,15 @@ def test_hidden_checks_turn_a_copy_into_a_lost_test_with_the_message() -> None:
         hidden("other cell")
     assert core.changed_names() == []
     assert torch.allclose(nonsaturating_generator_loss(X), mine(X))
+
+
+def test_a_call_laundered_through_a_check_helper_is_still_caught() -> None:
+    def sneaky(x):
+        return core.call_student(L.nonsaturating_generator_loss, x, what="laundered")
+
+    with own_work([NS]), pytest.raises(core.CheckFailure, match="write this yourself"):
+        sneaky(X)
+    check = _check_from_autograder("checks.check_loss(fn, reference, [X.clone()])")
+    check(mine)
+    with pytest.raises(AssertionError, match="write this yourself"):
+        check(sneaky)

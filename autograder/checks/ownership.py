@@ -71,21 +71,37 @@ def _gan_utils_dir() -> str:
 
 
 def _trusted_caller(depth: int) -> bool:
-    """True when the first frame above ``depth`` outside torch/stdlib is autograder or gan_utils."""
+    """Whether the call ``depth`` frames up may use the original.
+
+    Frames of torch and the standard library are looked through. The first other frame
+    decides: ``gan_utils`` (the library using its own reference) is trusted; anything
+    that is not ``autograder`` is not. An ``autograder`` frame is trusted only when no
+    untrusted frame lies between it and the check that armed the tripwire, so student
+    code cannot launder a call through a check helper such as ``call_student``.
+    """
     frame = sys._getframe(depth + 1)
     library = _gan_utils_dir()
-    while frame is not None:
+    first = True
+    while frame is not None and frame not in _ENTRIES:
         filename = os.path.abspath(frame.f_code.co_filename)
         if filename.startswith(_SKIP) or filename == _HERE:
             frame = frame.f_back
             continue
-        return filename.startswith(_AUTOGRADER) or filename.startswith(library)
+        if filename.startswith(library):
+            if first:
+                return True
+        elif not filename.startswith(_AUTOGRADER):
+            return False
+        first = False
+        frame = frame.f_back
     return True
 
 
 # --- the tripwires ----------------------------------------------------------------------
 # key -> (label, original function copy); filled while armed
 _ARMED: dict[int, tuple[str, Callable[..., Any]]] = {}
+# frames that entered own_work: the walk up the stack stops there
+_ENTRIES: list[types.FrameType] = []
 
 
 def tripped(key: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -180,6 +196,7 @@ def own_work(names: Iterable[str], answers: Iterable[Any] = ()) -> Iterator[None
             if callable(answer) and is_copy_of(answer, target):
                 raise LibraryCopy(name)
     restore: list[Callable[[], None]] = []
+    _ENTRIES.append(sys._getframe(2))  # the frame of the `with own_work(...)` statement
     try:
         for name, target in targets:
             if isinstance(target, type):
@@ -195,6 +212,7 @@ def own_work(names: Iterable[str], answers: Iterable[Any] = ()) -> Iterator[None
     finally:
         for undo in reversed(restore):
             undo()
+        _ENTRIES.pop()
 
 
 def _arm_function(label: str, fn: types.FunctionType) -> Callable[[], None]:
