@@ -11,9 +11,11 @@ For each assignment the harness builds a corpus of submissions from the committe
 student notebook, with the answer cells taken from the solution and edited by the
 tables, and grades it **once** with the real batch grader (``python -m autograder
 grade --workers 2``). Slips whose cells and failing tests are disjoint share one
-submission, and so do variants with disjoint cells, so the corpus stays small; a
-shared submission must then lose exactly the union of its slips' tests, which is the
-same statement for each slip. A new assignment joins by adding its module and
+submission, so the corpus stays small; a shared submission must then lose exactly the
+union of its slips' tests, which is the same statement for each slip. A variant joins
+a slip submission when none of that submission's failing tests grades the variant's
+cells (the hidden checks say which cells they grade), so a broken variant cannot hide
+behind a slip; the remaining variants share submissions of their own. A new assignment joins by adding its module and
 notebook: there is no per-assignment code here.
 
 Run one assignment: ``pytest tests/test_assignments.py -k cgan_mnist -s`` (``-s``
@@ -99,6 +101,38 @@ def pack(items: list, disjoint_fails: bool) -> list[list]:
     return packs
 
 
+def cells_read_by_tests(name: str) -> dict[str, frozenset[str] | None]:
+    """Test cell -> the answer cells its hidden checks grade (``None``: unknown, so every cell)."""
+    mod = module_of(name)
+    result: dict[str, frozenset[str] | None] = {}
+    for cell in nbformat.read(_paths(name)[0], as_version=4).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+            continue
+        called = re.findall(r"\bhidden\.(\w+)\(", cell.source)
+        cells = [getattr(getattr(mod, c, None), "cells", None) for c in called]
+        result[meta["grade_id"]] = frozenset().union(*cells) if called and all(c is not None for c in cells) else None
+    return result
+
+
+def place_variants(variants: list[Variant], slip_packs: list[list], reads: dict[str, frozenset[str] | None]) -> list[Variant]:
+    """Put each variant into a slip submission where no failing test grades the variant's cells
+    (so a variant that broke something could not hide behind a slip); returns the ones left over."""
+    left = []
+    for item in variants:
+        for group in slip_packs:
+            failing = set().union(*(i.fails for i in group if isinstance(i, Slip)))
+            if any(item.cells & other.cells for other in group):
+                continue
+            if any(reads.get(t) is None or reads[t] & item.cells for t in failing):
+                continue
+            group.append(item)
+            break
+        else:
+            left.append(item)
+    return left
+
+
 @dataclass
 class Graded:
     name: str
@@ -131,9 +165,11 @@ def grade_corpus(name: str, base: Path) -> Graded:
     slips, variants, copies = tables(name)
     corpus: dict[str, nbformat.NotebookNode] = {"solution": fill_answers(name), "blank": nbformat.read(_paths(name)[1], as_version=4)}
     packs: dict[str, list] = {}
-    for i, group in enumerate(pack(slips + copies, disjoint_fails=True)):
+    slip_packs = pack(slips + copies, disjoint_fails=True)
+    left = place_variants(variants, slip_packs, cells_read_by_tests(name))
+    for i, group in enumerate(slip_packs):
         packs[f"slips{i}"] = group
-    for i, group in enumerate(pack(variants, disjoint_fails=False)):
+    for i, group in enumerate(pack(left, disjoint_fails=False)):
         packs[f"variants{i}"] = group
     for student, group in packs.items():
         corpus[student] = fill_answers(name, tuple(e for item in group for e in item.edits))
@@ -279,7 +315,7 @@ def _check_slip(name: str, item: Slip, graded) -> None:
     grade = g.grades[student]
     assert grade["status"] == "ok", grade["message"]
     group = g.packs[student]
-    expected = set().union(*(i.fails for i in group))
+    expected = set().union(*(i.fails for i in group if isinstance(i, Slip)))
     failed = g.failed(student)
     auto = g.auto(student)
     messages = "; ".join(f"{c}: {auto[c]['message']}" for c in sorted(failed))
@@ -314,9 +350,11 @@ def test_correct_variant_keeps_full_marks(name: str, item: Variant, graded) -> N
     student = g.submission_of(item.name)
     grade = g.grades[student]
     assert grade["status"] == "ok", grade["message"]
-    lost = {c: r["message"] for c, r in g.auto(student).items() if float(r["score"]) < float(r["max_score"])}
-    together = [i.name for i in g.packs[student]]
-    assert not lost, f"{name}/{item.name} (graded together with {together}) lost points: {lost}"
+    group = g.packs[student]
+    allowed = set().union(*(i.fails for i in group if isinstance(i, Slip)))  # lost to slips graded alongside
+    lost = {c: r["message"] for c, r in g.auto(student).items()
+            if float(r["score"]) < float(r["max_score"]) and c not in allowed}
+    assert not lost, f"{name}/{item.name} (graded together with {[i.name for i in group]}) lost points: {lost}"
 
 
 def test_packing_keeps_cells_and_failures_apart() -> None:
@@ -328,3 +366,19 @@ def test_packing_keeps_cells_and_failures_apart() -> None:
     s4 = slip("s4", edit("c3", "x", "y"), fails={"t2"})  # same test as s2
     groups = pack([s1, s2, s3, s4], disjoint_fails=True)
     assert [[i.name for i in g] for g in groups] == [["s1", "s2"], ["s3", "s4"]]
+
+
+def test_variants_join_only_slip_submissions_whose_failures_cannot_hide_them() -> None:
+    from autograder.checks.assignment import edit, slip, variant
+
+    s1 = slip("s1", edit("loss", "x", "y"), fails={"test_loss"})
+    s2 = slip("s2", edit("model", "x", "y"), fails={"test_model", "test_training"})
+    v_step = variant("v_step", edit("step", "a", "b"))
+    v_loss = variant("v_loss", edit("loss", "a", "b"))
+    reads = {"test_loss": frozenset({"loss"}), "test_model": frozenset({"model"}), "test_training": None}
+    groups = [[s1], [s2]]
+    left = place_variants([v_step, v_loss], groups, reads)
+    # v_step may sit beside s1 (test_loss does not grade "step"); never beside s2, whose
+    # test_training grades unknown cells; v_loss shares s1's cell, and s2's unknown test
+    assert [[i.name for i in g] for g in groups] == [["s1", "v_step"], ["s2"]]
+    assert [v.name for v in left] == ["v_loss"]
