@@ -177,29 +177,6 @@ def _gan(detach: bool = True, step_d_in_g: bool = False):
     return G, D, d_step, g_step
 
 
-def test_gan_steps_pass_and_catch_missing_detach():
-    G, D, d_step, g_step = _gan()
-    checks.check_gan_steps(d_step, g_step, G, D)
-    G, D, d_step, g_step = _gan(detach=False)
-    with pytest.raises(AssertionError, match=r"TinyG received gradients.*detach"):
-        checks.check_gan_steps(d_step, g_step, G, D)
-    G, D, d_step, g_step = _gan(step_d_in_g=True)
-    with pytest.raises(AssertionError, match="the generator step: the parameters of TinyD changed"):
-        checks.check_gan_steps(d_step, g_step, G, D)
-
-
-def test_gradients_zero_nonzero_and_reference():
-    G, D = TinyG(), TinyD()
-    z = torch.randn(5, 4)
-    checks.check_gradients(lambda g, d, z: F.softplus(d(g(z).detach())).mean(), (G, D, z), nonzero=[1], zero=[0, 2])
-    with pytest.raises(AssertionError, match="expected no gradient to reach it; detach"):
-        checks.check_gradients(lambda g, d, z: F.softplus(d(g(z))).mean(), (G, D, z), zero=[0], hint="detach")
-    x = torch.randn(7)
-    checks.check_gradients(lambda x: F.softplus(-x).mean(), (x,), reference_fn=reference_g_loss)
-    with pytest.raises(AssertionError, match="gradient of .* w.r.t. argument 0"):
-        checks.check_gradients(lambda x: F.softplus(x).mean(), (x,), reference_fn=reference_g_loss)
-
-
 def test_smoke_training():
     torch.manual_seed(0)
     w = torch.zeros(3, requires_grad=True)
@@ -222,14 +199,11 @@ def test_smoke_training():
         checks.check_smoke_training(lambda: torch.tensor(float("nan")), steps=5)
 
 
-def test_output_range_and_parameter_count():
+def test_output_range():
     G = TinyG()
     checks.check_output_range(G, torch.randn(10, 4), -1.0, 1.0)
     with pytest.raises(AssertionError, match=r"expected outputs in \[0, 1\]"):
         checks.check_output_range(G, torch.randn(10, 4) * 10, 0.0, 1.0)
-    checks.check_parameter_count(G, 4 * 6 + 6)
-    with pytest.raises(AssertionError, match="expected 31 trainable parameters, got 30"):
-        checks.check_parameter_count(G, 31)
 
 
 def test_monkeypatched_torch_does_not_fool_the_checks(monkeypatch):
@@ -300,7 +274,7 @@ def test_make_logit_cases_is_seeded_and_has_extremes():
 
 def test_check_loss_names_the_slip_that_matches():
     slips = {"the sign is flipped": lambda t: -reference_g_loss(t), "you sum over the batch": lambda t: reference_g_loss(t) * t.numel()}
-    with pytest.raises(AssertionError, match="It matches what you get when you sum over the batch"):
+    with pytest.raises(AssertionError, match="it matches what you get when you sum over the batch"):
         checks.check_loss(lambda t: F.softplus(-t).sum(), reference_g_loss, CASES[1:2], slips=slips)
     with pytest.raises(AssertionError, match="sign is flipped"):
         checks.check_loss(lambda t: -F.softplus(-t).mean(), reference_g_loss, CASES[1:2], slips=slips)
@@ -396,3 +370,28 @@ def test_a_test_cells_stderr_becomes_ordinary_output():
                     nbformat.v4.new_output("stream", name="stdout", text="ok\n")]
     assert stderr_is_not_an_error(cell) == 1
     assert [o.name for o in cell.outputs] == ["stdout", "stdout"] and "harmless" in cell.outputs[0].text
+
+
+def test_check_loss_stable_judges_numerics_only_when_the_formula_is_wrong():
+    moderate = CASES[1:2]
+    checks.check_loss_stable(lambda t: F.softplus(-t).mean(), reference_g_loss, moderate)
+    with pytest.raises(AssertionError, match="numerically stable"):  # right formula, unstable form
+        checks.check_loss_stable(lambda t: -torch.log(torch.sigmoid(t)).mean(), reference_g_loss, moderate)
+    # a wrong but finite formula (the sign) costs its own test, not this one
+    checks.check_loss_stable(lambda t: -F.softplus(-t).mean(), reference_g_loss, moderate)
+    with pytest.raises(AssertionError, match="nan/inf"):  # wrong and unstable
+        checks.check_loss_stable(lambda t: torch.log(torch.sigmoid(t)).mean(), reference_g_loss, moderate)
+
+
+def test_check_step_unchanged_allows_gradients_but_not_updates():
+    def g_step(s, both=False):
+        loss = F.softplus(-s["D"](s["G"](s["z"]))).mean()
+        opt = torch.optim.SGD([*s["G"].parameters(), *(s["D"].parameters() if both else ())], lr=0.1)
+        opt.zero_grad()
+        loss.backward()  # leaves gradients in D: allowed
+        opt.step()
+        return loss.item()
+
+    checks.check_step("g_step", g_step, g_step, _state, updated=("G",), unchanged=("D",))
+    with pytest.raises(AssertionError, match="changed the parameters of D"):
+        checks.check_step("g_step", lambda s: g_step(s, both=True), g_step, _state, updated=("G",), unchanged=("D",))

@@ -172,21 +172,7 @@ def check_generator_loss(generator_loss: Fn, device: Device = None) -> None:
 
 
 def _stable(fn: Fn, reference: Fn, n_args: int, what: str, dev: torch.device) -> None:
-    big = torch.tensor((120.0, 60.0, 30.0, -5.0), device=dev)
-    cases = [(-big, big), (big, -big)] if n_args == 2 else [(-big,), (big,)]
-    cases += checks.make_logit_cases(sizes=(), extremes=True, n_args=n_args, device=dev)
-    try:  # a loss that is wrong at moderate logits has lost its value test already: judge its numerics only
-        checks.check_loss(fn, reference, _moderate(n_args, 40, dev), what=what)
-    except AssertionError:
-        for case in cases:
-            leaves = [x.clone().requires_grad_(True) for x in case]
-            out = checks.call_student(fn, *leaves, what=what)
-            checks.check_finite(out, what=f"{what} at logits up to |1000|; {_STABLE}")
-            if core.is_tensor(out) and out.requires_grad:
-                grads = core.autograd_grad(out.sum(), leaves, allow_unused=True)
-                checks.check_finite(tuple(g for g in grads if g is not None), what=f"gradient of {what} at logits up to |1000|")
-        return
-    checks.check_loss(fn, reference, cases, what=f"{what} at extreme logits", hint=_STABLE)
+    checks.check_loss_stable(fn, reference, _moderate(n_args, 40, dev), what=what, hint=_STABLE, device=dev)
 
 
 @hidden("cgan_discriminator_loss", "cgan_generator_loss")
@@ -245,13 +231,11 @@ def check_g_step(g_step: Fn, device: Device = None) -> None:
     """Only G moves, as one reference step with the non-saturating loss on ``D(G(z, y), y)``."""
     dev = _dev(device)
     with checks.swapped_in(g_step, generator_loss=nonsaturating_generator_loss):
-        state = checks.check_step("g_step", lambda s: g_step(s["G"], s["D"], s["opt_g"], s["labels"], s["z"]),
-                                  _ref_g_step, lambda: _step_state(dev), updated=("G",), variants={
+        checks.check_step("g_step", lambda s: g_step(s["G"], s["D"], s["opt_g"], s["labels"], s["z"]),
+                          _ref_g_step, lambda: _step_state(dev), updated=("G",), unchanged=("D",), variants={
             "an update without opt_g.zero_grad() (old gradients were added in)": lambda s: _ref_g_step(s, zero_grad=False),
             "the saturating (minimax) generator loss": lambda s: _ref_g_step(s, loss_fn=minimax_generator_loss),
         })
-    if checks.max_param_diff(state["D"], _step_state(dev)["D"]) > 0:
-        checks.fail("g_step changed the discriminator: only opt_g may step here")
 
 
 @hidden("cgan_generator", "cgan_discriminator", "cgan_d_step", "cgan_g_step")

@@ -330,12 +330,10 @@ def check_discriminator_step(discriminator_step, loss: str = "bce", seed: int = 
 def check_generator_step(generator_step, loss: str = "nonsaturating", seed: int = 0) -> None:
     """One clean update of G only; the gradient flows through D, whose parameters stay as they were."""
     fn, make = LOSSES[loss], _tiny(seed)
-    state = checks.check_step("generator_step", _run(generator_step, G_KEYS, loss_fn=fn),
-                              _run(reference_generator_step, G_KEYS, loss_fn=fn), make, updated=["G"],
-                              variants={"an update without zero_grad() (the old gradients were added)":
-                                        _run(reference_generator_step, G_KEYS, loss_fn=fn, zero_grad=False)})
-    if checks.max_param_diff(state["D"], make()["D"]) > 0:
-        fail("generator_step changed D's parameters: only G may change (step opt_g, which holds G's parameters)")
+    checks.check_step("generator_step", _run(generator_step, G_KEYS, loss_fn=fn),
+                      _run(reference_generator_step, G_KEYS, loss_fn=fn), make, updated=["G"], unchanged=["D"],
+                      variants={"an update without zero_grad() (the old gradients were added)":
+                                _run(reference_generator_step, G_KEYS, loss_fn=fn, zero_grad=False)})
 
 
 class _FixedImages(nn.Module):

@@ -30,7 +30,7 @@ hidden = checks.hidden_checks(OFF_LIMITS)
 
 @hidden("generator_loss_answer")
 def check_generator_loss(generator_loss: Callable[[torch.Tensor], torch.Tensor]) -> None:
-    """Value and gradient on seeded logits (extremes included); a mean over the batch."""
+    """Value and gradient on seeded logits (extremes included); a mean over the batch, blind to its order."""
     cases = checks.make_logit_cases(seed=2024, sizes=(1, 5, 64), scale=4.0, extremes=True)
     slips = {
         "you use the saturating (minimax) loss log(1 - D(G(z)))": minimax_generator_loss,
@@ -39,6 +39,8 @@ def check_generator_loss(generator_loss: Callable[[torch.Tensor], torch.Tensor])
     }
     checks.check_loss(generator_loss, nonsaturating_generator_loss, cases, what="generator_loss", slips=slips)
     checks.check_reduction_mean(generator_loss, cases[1], what="generator_loss")
+    checks.check_invariant(generator_loss, cases[2], lambda x: (x.flip(0),), "reversing the order of the batch",
+                           what="generator_loss (a mean over the batch treats every sample alike)")
 
 
 ANSWER = "generator_loss_answer"
@@ -51,6 +53,7 @@ SLIPS = [
          fails=TEST),
     slip("naive log(sigmoid)", edit(ANSWER, "F.softplus(-fake_logits).mean()", "-torch.log(torch.sigmoid(fake_logits)).mean()"),
          fails=TEST, message="numerically stable"),
+    slip("only the first sample", edit(ANSWER, "F.softplus(-fake_logits).mean()", "F.softplus(-fake_logits[0])"), fails=TEST),
 ]
 
 

@@ -1,5 +1,5 @@
-"""Checks for loss functions: ``check_loss``, ``check_reduction_mean`` and
-``make_logit_cases`` (seeded inputs including extreme logits).
+"""Checks for loss functions: ``check_loss``, ``check_loss_stable``, ``check_reduction_mean``
+and ``make_logit_cases`` (seeded inputs including extreme logits).
 
 ``check_loss`` calls the student's function and the reference on separate copies
 of the same inputs (same device and dtype), then compares values and, by default,
@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from autograder.checks import core
-from autograder.checks.core import call_student, checked, describe, fail
+from autograder.checks.core import CheckFailure, call_student, checked, describe, fail
 from autograder.checks.tensors import compare_close
 
 STABLE_HINT = (
@@ -107,8 +107,8 @@ def check_loss(
                     alt = slip(*_fresh(args, False))
                 if core.is_tensor(alt) and alt.numel() == got_v.numel() and _close(got_v, alt.reshape(got_v.shape), rtol, atol) \
                         and not _close(alt.reshape(exp_v.shape), exp_v, rtol, atol):
-                    fail(f"{label}: expected {_fmt_value(exp_v)}, got {_fmt_value(got_v)}. "
-                         f"It matches what you get when {description}." + (f" {hint}" if hint else ""))
+                    fail(f"{label}: it matches what you get when {description}" + (f". {hint}" if hint else "")
+                         + f" (expected {_fmt_value(exp_v)}, got {_fmt_value(got_v)})")
         if hint and got_v.shape == exp_v.shape and not _close(got_v, exp_v, rtol, atol):
             fail(f"{label}: expected {_fmt_value(exp_v)}, got {_fmt_value(got_v)}. {hint}")
         compare_close(got_v, exp_v, rtol, atol, label)
@@ -138,7 +138,9 @@ def _close(a: torch.Tensor, b: torch.Tensor, rtol: float, atol: float) -> bool:
 
 
 def _fmt_value(t: torch.Tensor) -> str:
-    return f"{t.item():.6g}" if t.numel() == 1 else f"a tensor of shape {tuple(t.shape)}"
+    if t.numel() == 1:
+        return f"{t.item():.6g}"
+    return f"a tensor of shape {tuple(t.shape)} with values in [{float(t.min()):.4g}, {float(t.max()):.4g}]"
 
 
 @checked
@@ -194,3 +196,47 @@ def make_logit_cases(
         big = torch.tensor([-1000.0, -200.0, -50.0, -30.0, 0.25, 30.0, 50.0, 200.0, 1000.0], dtype=torch.float64)
         cases.append(tuple(big.roll(j).to(device, dtype) for j in range(n_args)))
     return cases
+
+
+@checked
+def check_loss_stable(
+    fn: Callable[..., Any],
+    reference_fn: Callable[..., Any],
+    moderate: Sequence[Any],
+    extreme: Sequence[Any] | None = None,
+    what: str | None = None,
+    hint: str = STABLE_HINT,
+    device: torch.device | str | None = None,
+) -> None:
+    """A loss from logits stays usable when the discriminator is confident.
+
+    When ``fn`` matches the reference on the ``moderate`` cases, it must also match it
+    (values and gradients) on the ``extreme`` cases; when it does not (its formula is
+    wrong, which the loss's own test already costs), it must at least give finite
+    values and gradients there, so one slip costs one test. ``extreme`` defaults to
+    logits of magnitude 5-120 on both sides (real judged fake and the reverse) plus
+    the 30-1000 case of :func:`make_logit_cases`.
+    """
+    name = what or getattr(fn, "__name__", "the loss")
+    n_args = len(_args(moderate[0]))
+    if extreme is None:
+        dev = torch.device(device) if device is not None else core.grading_device()
+        big = torch.tensor((120.0, 60.0, 30.0, -5.0), device=dev)
+        extreme = [(-big, big)[:n_args], (big, -big)[:n_args]] + make_logit_cases(sizes=(), n_args=n_args, device=dev)
+    try:
+        check_loss.__wrapped__(fn, reference_fn, moderate, what=name)
+        right = True
+    except CheckFailure:
+        right = False
+    if right:
+        check_loss.__wrapped__(fn, reference_fn, extreme, what=f"{name} at extreme logits", hint=hint)
+        return
+    for case in extreme:
+        leaves = _fresh(_args(case), True)
+        out = call_student(fn, *leaves, what=name)
+        if not core.is_tensor(out):
+            fail(f"{name} should return a tensor, got {type(out).__name__}")
+        grads = core.autograd_grad(out.sum(), list(leaves), allow_unused=True) if out.requires_grad else ()
+        if not all(bool(core.isfinite(t).all()) for t in (core.tensor_detach(out), *(g for g in grads if g is not None))):
+            fail(f"{name} gives nan/inf values or gradients at logits of magnitude up to "
+                 f"{max(float(a.abs().max()) for a in leaves):g}; {hint}")

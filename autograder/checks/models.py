@@ -1,19 +1,18 @@
 """Checks for models and gradient flow: ``build_model`` and ``call_model`` (student
 classes built and called with readable failures), ``check_gradients``,
-``check_every_parameter_learns``, ``check_output_range``, ``check_parameter_count``.
+``check_every_parameter_learns`` and ``check_output_range``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
 from autograder.checks import core
-from autograder.checks.core import CheckFailure, call_student, checked, describe, fail
-from autograder.checks.tensors import compare_close
+from autograder.checks.core import CheckFailure, call_student, checked, fail
 
 
 def build_model(cls: Callable[..., nn.Module], what: str, device: torch.device | str | None = None, **kwargs: Any) -> nn.Module:
@@ -63,103 +62,6 @@ def check_every_parameter_learns(model: nn.Module, inputs: Any, seed: int = 0, w
              f"{' ...' if len(dead) > 6 else ''}. Every layer you define should be used in forward, and nothing detached.")
 
 
-def _leaves(inputs: tuple[Any, ...]) -> tuple[tuple[Any, ...], list[list[torch.Tensor]]]:
-    """Fresh leaf copies of float tensors; modules keep their own parameters."""
-    args: list[Any] = []
-    groups: list[list[torch.Tensor]] = []
-    for a in inputs:
-        if core.is_tensor(a) and a.is_floating_point():
-            t = core.tensor_clone(core.tensor_detach(a)).requires_grad_(True)
-            args.append(t)
-            groups.append([t])
-        elif isinstance(a, nn.Module):
-            args.append(a)
-            groups.append([p for p in a.parameters() if p.requires_grad])
-        else:
-            args.append(a)
-            groups.append([])
-    return tuple(args), groups
-
-
-def _grads(out: Any, groups: list[list[torch.Tensor]], what: str) -> list[list[torch.Tensor | None]]:
-    if not core.is_tensor(out):
-        fail(f"{what}: expected a tensor, got {type(out).__name__}")
-    if not out.requires_grad:
-        fail(f"{what}: the result does not depend differentiably on any input "
-             "(did you use .detach(), .item() or torch.no_grad()?)")
-    flat = [t for g in groups for t in g]
-    grads = list(core.autograd_grad(out.sum(), flat, allow_unused=True)) if flat else []
-    result, k = [], 0
-    for g in groups:
-        result.append(grads[k:k + len(g)])
-        k += len(g)
-    return result
-
-
-def _norm(grads: list[torch.Tensor | None]) -> float:
-    total = 0.0
-    for g in grads:
-        if g is not None:
-            total += float(core.tensor_detach(g).double().pow(2).sum())
-    return total ** 0.5
-
-
-@checked
-def check_gradients(
-    fn: Callable[..., Any],
-    inputs: tuple[Any, ...],
-    reference_fn: Callable[..., Any] | None = None,
-    nonzero: Sequence[int] = (),
-    zero: Sequence[int] = (),
-    rtol: float = 1e-4,
-    atol: float = 1e-6,
-    hint: str = "",
-    what: str | None = None,
-) -> None:
-    """Check the gradients of ``fn(*inputs)`` (summed to a scalar).
-
-    Gradients are taken w.r.t. every floating tensor argument (a fresh leaf copy)
-    and every ``nn.Module`` argument's parameters. Checks that:
-
-    - all gradients are finite;
-    - arguments listed in ``nonzero`` receive a non-zero gradient;
-    - arguments listed in ``zero`` receive none (or an all-zero one), e.g. a
-      generator whose output should have been detached; ``hint`` is appended to
-      that message;
-    - with ``reference_fn``, each gradient matches the reference's on the same
-      inputs (modules are shared, tensors copied).
-    """
-    name = what or getattr(fn, "__name__", "fn")
-    args, groups = _leaves(tuple(inputs))
-    out = call_student(fn, *args, what=name)
-    grads = _grads(out, groups, name)
-    for i, gs in enumerate(grads):
-        for g in gs:
-            if g is not None and not bool(core.isfinite(g).all()):
-                fail(f"gradient of {name} w.r.t. argument {i} ({describe(inputs[i])}) contains nan or inf")
-    for i in nonzero:
-        if _norm(grads[i]) == 0.0:
-            fail(f"gradient of {name} w.r.t. argument {i} ({describe(inputs[i])}) is zero or missing; "
-                 "expected the result to depend on it")
-    for i in zero:
-        norm = _norm(grads[i])
-        if norm != 0.0:
-            fail(f"gradient of {name} w.r.t. argument {i} ({describe(inputs[i])}) has norm {norm:.4g}; "
-                 f"expected no gradient to reach it{'; ' + hint if hint else ''}")
-    if reference_fn is None:
-        return
-    r_args, r_groups = _leaves(tuple(inputs))
-    r_grads = _grads(reference_fn(*r_args), r_groups, "reference")
-    for i, (gs, gr) in enumerate(zip(grads, r_grads, strict=False)):
-        for j, (a, b) in enumerate(zip(gs, gr, strict=False)):
-            label = f"gradient of {name} w.r.t. argument {i}" + (f" (parameter {j})" if len(gs) > 1 else "")
-            if b is None:
-                continue
-            if a is None:
-                fail(f"{label}: missing, expected one of norm {_norm([b]):.4g}")
-            compare_close(a, b, rtol, atol, label)
-
-
 @checked
 def check_output_range(
     model_or_fn: Callable[..., Any], inputs: Any, low: float, high: float, what: str | None = None
@@ -174,12 +76,3 @@ def check_output_range(
     lo, hi = float(out.min()), float(out.max())
     if not (low <= lo and hi <= high):
         fail(f"{name}: expected outputs in [{low:g}, {high:g}], got values in [{lo:.4g}, {hi:.4g}]")
-
-
-@checked
-def check_parameter_count(module: nn.Module, expected: int, what: str | None = None) -> None:
-    """Assert the number of trainable parameters (architecture tables give it)."""
-    name = what or type(module).__name__
-    count = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    if count != expected:
-        fail(f"{name}: expected {expected:,} trainable parameters, got {count:,}")

@@ -1,5 +1,4 @@
-"""Checks for training code: ``check_smoke_training``, ``check_step_updates_only``,
-``check_gan_steps``, and ``check_step`` (a student's step against the same step
+"""Checks for training code: ``check_smoke_training``, ``check_step_updates_only``, and ``check_step`` (a student's step against the same step
 written by the course, on copies of the same models), with ``swapped_in`` to grade a
 step with the reference losses bound in the notebook.
 
@@ -127,19 +126,6 @@ def check_step_updates_only(
                  f"expected none{'; ' + hint if hint else ''}")
 
 
-@checked
-def check_gan_steps(
-    d_step: Callable[[], Any], g_step: Callable[[], Any], generator: nn.Module, discriminator: nn.Module
-) -> None:
-    """A discriminator step changes only D (and leaves G without gradients); a generator step only G."""
-    check_step_updates_only.__wrapped__(
-        d_step, discriminator, generator, True,
-        "detach the generated images in the discriminator step (fake = G(z).detach())",
-        "the discriminator step",
-    )
-    check_step_updates_only.__wrapped__(g_step, generator, discriminator, False, "", "the generator step")
-
-
 # --- one optimisation step against the same step written by the course ------------------------
 
 
@@ -208,6 +194,7 @@ def check_step(
     variants: Mapping[str, Callable[[State], Any]] | None = None,
     atol: float = 1e-5,
     result_tol: float | None = 1e-5,
+    unchanged: Sequence[str] = (),
 ) -> State:
     """Run a student's step and the reference step on identical copies; compare the modules after.
 
@@ -215,7 +202,8 @@ def check_step(
     seed). Stale gradients are put into every module of ``updated`` first, so a missing
     ``zero_grad()`` changes the result. Checks, in order: modules in ``frozen`` keep their
     parameters and get no gradient (a missing ``.detach()`` shows here); modules in
-    ``updated`` moved, and moved as the reference did (``atol``); ``variants`` (wrong
+    ``updated`` moved, and moved as the reference did (``atol``); modules in ``unchanged``
+    keep their parameters but may hold gradients (D after a generator step); ``variants`` (wrong
     steps) name the slip on a mismatch. With ``result_tol``, the returned value (a
     number, or a dict of numbers) must match the reference's return value.
 
@@ -228,7 +216,7 @@ def check_step(
         fill_grads(ref_state[key])
     for key in frozen:
         state[key].zero_grad(set_to_none=True)
-    before = {key: snapshot(state[key]) for key in (*updated, *frozen)}
+    before = {key: snapshot(state[key]) for key in (*updated, *frozen, *unchanged)}
     result = call_student(run_student, state, what=what)
     expected = run_reference(ref_state)
     for key in frozen:
@@ -238,9 +226,13 @@ def check_step(
             fail(f"{what} back-propagated into {key} ({key}'s parameters received gradients). "
                  + ("Detach the fakes in the discriminator step (fake.detach(), or generate them under torch.no_grad())."
                     if key.startswith("G") else "Only the loss of the network being trained should be back-propagated here."))
+    for key in unchanged:
+        if max_param_diff(state[key], before[key]) > 0:
+            fail(f"{what} changed the parameters of {key}: only {', '.join(updated)} may change in this step "
+                 "(step the optimizer that holds their parameters)")
     for key in updated:
         if max_param_diff(state[key], before[key]) == 0:
-            fail(f"{what} did not change {key}'s parameters: call the optimiser's step() after backward()")
+            fail(f"{what} did not change {key}'s parameters: call the optimizer's step() after backward()")
     worst = max(max_param_diff(state[key], ref_state[key]) for key in updated)
     if worst > atol:
         for description, variant in (variants or {}).items():
