@@ -44,7 +44,7 @@ from autograder.checks.assignment import COPY_MARK, Slip, Variant
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/*.ipynb") if p.stem == p.parent.name)
 MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.M)
-MAX_SLIPS_PER_SUBMISSION = 4
+MAX_SLIPS_PER_SUBMISSION = 6
 
 
 def module_of(name: str) -> Any:

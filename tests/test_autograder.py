@@ -289,7 +289,7 @@ def test_regrading_one_student_leaves_the_others(graded, tmp_path):
 
 
 SUBSET = ["correct", "wrong_sign", "blank", "os_exit", "deleted_test", "monkeypatch", "corrupt_json",
-          "missing_notebook", "duplicated_cells", "infinite_loop", "history_leak"]
+          "missing_notebook", "duplicated_cells", "history_leak"]  # timeouts are wall-clock: the main run covers them
 
 
 def test_one_worker_gives_the_same_grades(graded, tmp_path):
