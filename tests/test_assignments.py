@@ -151,6 +151,15 @@ class Graded:
     def submission_of(self, item_name: str) -> str:
         return next(s for s, items in self.packs.items() if any(i.name == item_name for i in items))
 
+    def graded_with(self, item: Slip | Variant) -> tuple[str, dict[str, str], list, set[str]]:
+        """The submission holding ``item``, its grade row (status must be ok), its items, and the
+        tests its slips must fail."""
+        student = self.submission_of(item.name)
+        grade = self.grades[student]
+        assert grade["status"] == "ok", grade["message"]
+        group = self.packs[student]
+        return student, grade, group, set().union(*(i.fails for i in group if isinstance(i, Slip)))
+
 
 _CACHE: dict[str, Graded] = {}
 
@@ -311,11 +320,7 @@ def test_blank_notebook_gets_zero_without_failing(name: str, graded) -> None:
 
 def _check_slip(name: str, item: Slip, graded) -> None:
     g = graded(name)
-    student = g.submission_of(item.name)
-    grade = g.grades[student]
-    assert grade["status"] == "ok", grade["message"]
-    group = g.packs[student]
-    expected = set().union(*(i.fails for i in group if isinstance(i, Slip)))
+    student, grade, group, expected = g.graded_with(item)
     failed = g.failed(student)
     auto = g.auto(student)
     messages = "; ".join(f"{c}: {auto[c]['message']}" for c in sorted(failed))
@@ -347,11 +352,7 @@ def test_library_copy_loses_its_points(name: str, item: Slip, graded) -> None:
 @pytest.mark.parametrize(("name", "item"), _items(1))
 def test_correct_variant_keeps_full_marks(name: str, item: Variant, graded) -> None:
     g = graded(name)
-    student = g.submission_of(item.name)
-    grade = g.grades[student]
-    assert grade["status"] == "ok", grade["message"]
-    group = g.packs[student]
-    allowed = set().union(*(i.fails for i in group if isinstance(i, Slip)))  # lost to slips graded alongside
+    student, _, group, allowed = g.graded_with(item)  # allowed: tests lost to slips graded alongside
     lost = {c: r["message"] for c, r in g.auto(student).items()
             if float(r["score"]) < float(r["max_score"]) and c not in allowed}
     assert not lost, f"{name}/{item.name} (graded together with {[i.name for i in group]}) lost points: {lost}"
