@@ -190,7 +190,7 @@ def grade_corpus(name: str, base: Path) -> Graded:
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "autograder", "grade", "--assignment", name, "--submissions", str(base / "submitted"),
-         "--out", str(out), "--workers", "2"],
+         "--out", str(out), "--course-root", str(base / "course"), "--workers", "2"],
         cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=1500,
     )
     seconds = time.perf_counter() - start

@@ -166,7 +166,7 @@ def write_corpus(root: Path, students=None) -> None:
 def run_grader(subs: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     cmd = [sys.executable, "-m", "autograder", "grade", "--assignment", "example", "--submissions", str(subs),
-           "--out", str(out), *LIMITS, *extra]
+           "--out", str(out), "--course-root", str(out.parent / "course"), *LIMITS, *extra]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
 
 

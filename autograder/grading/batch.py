@@ -8,8 +8,14 @@ take students one at a time from the main process. The main process
 - watches every worker: past a hard limit (the notebook limit plus start-up
   allowance) or when a worker dies, it records the student as ``timeout`` /
   ``error``, replaces the worker and carries on;
-- stores each result as soon as it arrives and rebuilds ``grades.csv``,
-  ``tests.csv`` and ``tests.json`` from all stored results.
+- stores each outcome as soon as it arrives (:func:`store`): the result JSON,
+  the feedback and autograded notebooks under ``OUT``, and the submission in the
+  course gradebook and course folder (``autograder.grading.gradebook``), so
+  ``nbgrader formgrader`` lists it for manual grading; then rebuilds
+  ``grades.csv``, ``tests.csv`` and ``tests.json`` from all stored results.
+
+With ``opts.scheduler`` the same per-student task runs on a Dask cluster instead
+(:mod:`autograder.grading.cluster`); results still come back to this process.
 
 Grades therefore do not depend on the number of workers, and other students'
 results are never touched when one submission is regraded.
@@ -33,7 +39,14 @@ from typing import Any
 from jupyter_core.paths import jupyter_runtime_dir
 
 from autograder.grading.options import REPO_ROOT, GradeOptions
-from autograder.grading.results import fingerprint, up_to_date, write_reports, write_result
+from autograder.grading.results import (
+    fingerprint,
+    result_path,
+    up_to_date,
+    write_reports,
+    write_result,
+)
+from autograder.grading.worker import Outcome, plain_feedback, write_folder
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 STARTUP_ALLOWANCE = 120
@@ -53,12 +66,19 @@ def discover(opts: GradeOptions) -> list[str]:
     return found
 
 
-def probe_isolation() -> bool:
-    import subprocess
-    import sys
+def probe_isolation(requested: Any = None) -> str:
+    """The isolation mode of this run's kernels: ``"namespaces"``, ``"bwrap"`` or ``"none"``.
 
-    proc = subprocess.run([sys.executable, "-m", "autograder.grading.sandbox", "--probe"], capture_output=True)
-    return proc.returncode == 0
+    ``requested`` (a mode name, or ``False`` for ``"none"``) is test-run and returned, or
+    GradingError says why it does not work here; ``None`` takes ``$AUTOGRADER_ISOLATION``
+    the same way, else the strongest mode that works (see :mod:`autograder.grading.sandbox`).
+    """
+    from autograder.grading import sandbox
+
+    try:
+        return sandbox.resolve_mode(requested)
+    except (sandbox.IsolationUnavailable, ValueError) as exc:
+        raise GradingError(str(exc)) from None
 
 
 def hidden_paths(opts: GradeOptions, run_root: Path) -> list[str]:
@@ -67,6 +87,10 @@ def hidden_paths(opts: GradeOptions, run_root: Path) -> list[str]:
 
     candidates = [opts.source_root, REPO_ROOT / ".git", REPO_ROOT / "tests", REPO_ROOT / "course",
                   opts.submissions, opts.out, run_root / "state", Path(jupyter_runtime_dir())]
+    if opts.course_root is not None:  # the course gradebook and every student's graded work
+        candidates.append(opts.course_root)
+    if opts.db_url and opts.db_url.startswith("sqlite:///"):
+        candidates.append(Path(opts.db_url[len("sqlite:///"):]).parent)
     needed = [Path(sys.prefix).resolve(), REPO_ROOT / "gan_utils", REPO_ROOT / "autograder", run_root / "kernels"]
     keep = []
     for path in candidates:
@@ -74,6 +98,14 @@ def hidden_paths(opts: GradeOptions, run_root: Path) -> list[str]:
         if path.is_dir() and not any(n == path or path in n.parents for n in needed):
             keep.append(str(path))
     return sorted(set(keep))
+
+
+def prepare_run_root(run_root: Path) -> None:
+    """Folders of a run: ``kernels/`` (reachable by the unprivileged kernel user), ``state/`` (private)."""
+    run_root.chmod(0o711)
+    (run_root / "kernels").mkdir(mode=0o711, exist_ok=True)
+    (run_root / "kernels").chmod(0o711)
+    (run_root / "state").mkdir(mode=0o700, exist_ok=True)
 
 
 def _worker_main(opts: GradeOptions, wid: str, run_root: str, isolate: bool, hide: list[str],
@@ -97,10 +129,10 @@ def _worker_main(opts: GradeOptions, wid: str, run_root: str, isolate: bool, hid
             return
         student, print_, more = task
         try:
-            result = worker.grade(student, print_, warm_next=more)
+            outcome = worker.grade(student, print_, warm_next=more)
         except Exception:
-            result = {"crash": traceback.format_exc()}
-        results.put(("done", wid, (student, result)))
+            outcome = traceback.format_exc()
+        results.put(("done", wid, (student, outcome)))
 
 
 @dataclass
@@ -113,14 +145,93 @@ class _Slot:
     started: float = 0.0
 
 
-def _failure(opts: GradeOptions, student: str, print_: str, status: str, message: str, seconds: float) -> dict[str, Any]:
+def _failure(opts: GradeOptions, student: str, print_: str, status: str, message: str, seconds: float) -> Outcome:
+    """The outcome of a submission the grader could not finish (the reason in status and feedback)."""
     from autograder.grading.results import new_result
     from autograder.grading.submission import release_info
 
     info = release_info(opts.assignment, _release_dir(opts), {})
     result = new_result(student, opts.assignment, info, print_)
     result.update(status=status, message=message, flags=[status], seconds=round(seconds, 2))
-    return result
+    page = f"feedback/{student}/{opts.assignment}/grading.html"
+    return Outcome(result, {page: plain_feedback(opts.assignment, student, result)}, None)
+
+
+class Store:
+    """Keeps what the workers send back (runs in the process that owns ``OUT`` and the gradebook).
+
+    Per student: the feedback and autograded files replace the old ones under ``OUT``;
+    the submission goes into the course gradebook; then the result JSON is written
+    (with ``in_gradebook`` saying whether the merge worked, so a failed merge is
+    retried by the next run instead of being skipped as up to date).
+    """
+
+    def __init__(self, opts: GradeOptions, log: Any) -> None:
+        self.opts, self.log = opts, log
+        self.seconds: dict[str, float] = {}
+        self.gradebook_errors: list[str] = []
+        self.isolation: set[str] = set()  # the modes the kernels of this run actually had
+
+    def __call__(self, student: str, outcome: Outcome) -> None:
+        opts, a = self.opts, self.opts.assignment
+        result = outcome.result
+        result["gradebook_snapshot"] = outcome.gradebook
+        if result.get("isolation"):
+            self.isolation.add(result["isolation"])
+        mine = {k: v for k, v in outcome.files.items() if k.split("/", 1)[0] in ("feedback", "autograded")}
+        for sub in ("feedback", "autograded"):
+            shutil.rmtree(opts.out / sub / student / a, ignore_errors=True)
+        write_folder(opts.out, mine)
+        self._merge(student, result, outcome.files)
+        write_result(opts.out, result)
+        self.seconds[student] = result.get("seconds", 0.0)
+        self.log(f"{student}: {result['status']} {result['score']:g}/{result['max_score']:g} ({self.seconds[student]:.1f} s)")
+
+    def _stored(self, student: str) -> dict[str, Any]:
+        return json.loads(result_path(self.opts.out, self.opts.assignment, student).read_text(encoding="utf-8"))
+
+    def not_in_gradebook(self, students: list[str]) -> list[str]:
+        """Students with a stored result that did not go into this run's course gradebook."""
+        label = gradebook_label(self.opts.db_url)
+        return [s for s in students if self._stored(s).get("in_gradebook") != label]
+
+    def catch_up(self, students: list[str]) -> None:
+        """Put stored results into this run's gradebook (after a change of ``--db-url`` /
+        ``--course-root``, or a merge that failed) from the files kept in OUT, without regrading."""
+        from autograder.grading.worker import read_folder
+
+        opts, a = self.opts, self.opts.assignment
+        for student in students:
+            result = self._stored(student)
+            files = {}
+            for sub, folder in (("autograded", opts.out / "autograded"), ("feedback", opts.out / "feedback"),
+                                ("submitted", opts.submissions)):
+                files.update({f"{sub}/{student}/{a}/{k}": v for k, v in read_folder(folder / student / a).items()})
+            if self._merge(student, result, files):
+                write_result(opts.out, result)
+                self.log(f"{student}: already graded, put into the course gradebook")
+
+    def _merge(self, student: str, result: dict[str, Any], files: dict[str, bytes]) -> bool:
+        from autograder.grading.gradebook import merge_submission
+
+        opts = self.opts
+        snapshot = result.get("gradebook_snapshot")
+        try:
+            merge_submission(opts.db_url, opts.course_root, opts.assignment, student, snapshot, files, result)
+        except Exception as exc:  # the result is kept; the next run merges it again
+            result["in_gradebook"] = None
+            text = str(exc).strip()
+            reason = f"{student}: {type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+            self.gradebook_errors.append(reason)
+            self.log(f"warning: could not put {student} into the course gradebook ({reason})")
+            return False
+        result["in_gradebook"] = gradebook_label(opts.db_url)
+        return True
+
+
+def gradebook_label(db_url: str) -> str:
+    """``db_url`` without a password (stored with each result)."""
+    return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", db_url)
 
 
 def _release_dir(opts: GradeOptions) -> Path:
@@ -140,29 +251,47 @@ def grade(opts: GradeOptions, log: Any = print) -> dict[str, Any]:
     prints = {s: fingerprint(opts.submissions / s / opts.assignment) for s in students}
     todo = [s for s in students if opts.force or not up_to_date(opts.out, opts.assignment, s, prints[s])]
     opts.out.mkdir(parents=True, exist_ok=True)
-    isolate = probe_isolation() if opts.isolate is None else opts.isolate
+    isolate = probe_isolation(opts.isolate)
     t0 = time.monotonic()
-    per_student: dict[str, float] = {}
+    store = Store(opts, log)
     run_root = Path(tempfile.mkdtemp(prefix="autograder-run-"))
     try:
-        run_root.chmod(0o711)
-        (run_root / "kernels").mkdir(mode=0o711)
-        (run_root / "kernels").chmod(0o711)
-        (run_root / "state").mkdir(mode=0o700)
+        prepare_run_root(run_root)
         hide = hidden_paths(opts, run_root)
-        for student in [s for s in todo if not STUDENT_ID.match(s)]:
+        for student in [s for s in todo if not STUDENT_ID.match(s)]:  # reported, kept out of the gradebook
             todo.remove(student)
-            write_result(opts.out, _failure(opts, student, prints[student], "error",
-                                            "unsupported student id (use letters, digits, _ . @ -)", 0.0))
-        if todo:
-            per_student = _run_pool(opts, todo, prints, run_root, isolate, hide, log)
+            outcome = _failure(opts, student, prints[student], "error",
+                               "unsupported student id (use letters, digits, _ . @ -)", 0.0)
+            write_folder(opts.out, outcome.files)
+            write_result(opts.out, outcome.result)
+        stale = store.not_in_gradebook([s for s in students if s not in todo and STUDENT_ID.match(s)])
+        if todo and opts.scheduler:
+            from autograder.grading.cluster import run_dask
+
+            _prepare_template(opts, run_root, [])
+            run_dask(opts, todo, prints, None if opts.isolate is None else isolate, store,
+                     lambda student, status, message, seconds: _failure(opts, student, prints[student], status,
+                                                                         message, seconds), log)
+        elif todo:
+            _run_pool(opts, todo, prints, run_root, isolate, hide, store, log)
+        if stale:  # graded before, not yet in this gradebook (a new --db-url, a failed merge): no regrading
+            if not (run_root / "state" / "template.ready").exists():
+                _prepare_template(opts, run_root, [])
+            store.catch_up(stale)
     finally:
         shutil.rmtree(run_root, ignore_errors=True)
-    results = write_reports(opts.out)
+    try:
+        results = write_reports(opts.out, opts.db_url)
+    except Exception as exc:  # grades still get written; the formgrader scores come with `export`
+        log(f"warning: manual scores from the course gradebook not included ({exc}); run `export` after fixing it")
+        results = write_reports(opts.out)
     summary = {
-        "assignment": opts.assignment, "students": len(students), "graded": len(per_student),
-        "skipped": len(students) - len(todo), "workers": opts.workers, "isolated_kernels": isolate,
-        "wall_seconds": round(time.monotonic() - t0, 2), "seconds_per_student": per_student,
+        "assignment": opts.assignment, "students": len(students), "graded": len(store.seconds),
+        "skipped": len(students) - len(todo), "workers": opts.workers, "scheduler": opts.scheduler,
+        "isolated_kernels": bool(isolate) and _mode_name(isolate) != "none",
+        "isolation": ", ".join(sorted(store.isolation)) or _mode_name(isolate),
+        "gradebook": gradebook_label(opts.db_url), "gradebook_errors": store.gradebook_errors,
+        "wall_seconds": round(time.monotonic() - t0, 2), "seconds_per_student": store.seconds,
         "options": opts.summary(),
     }
     (opts.out / "run.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
@@ -174,13 +303,67 @@ def grade(opts: GradeOptions, log: Any = print) -> dict[str, Any]:
     return summary
 
 
-def _run_pool(opts: GradeOptions, todo: list[str], prints: dict[str, str], run_root: Path, isolate: bool,
-              hide: list[str], log: Any) -> dict[str, float]:
+def prepare_course_folder(opts: GradeOptions) -> None:
+    """Make ``opts.course_root`` a folder that ``nbgrader formgrader`` opens on its own.
+
+    Formgrader reads ``nbgrader_config.py`` from the folder Jupyter starts in and lists
+    only assignments that have a source folder. A course folder other than the kit's
+    own gets a config that loads the kit's and points at this folder and gradebook
+    (never overwritten once there), and an empty source folder per assignment.
+    """
+    from autograder.grading.options import load_course_config
+
+    root = opts.course_root
+    if root == REPO_ROOT:
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "nbgrader_config.py"
+    if not config.exists() and opts.course_config is not None:
+        config.write_text(
+            '"""nbgrader settings of this course folder (written by `python -m autograder grade`)."""\n'
+            "c = get_config()  # noqa: F821\n"
+            f"load_subconfig({str(opts.course_config)!r})  # noqa: F821\n"
+            f"c.CourseDirectory.root = {str(root)!r}\n"
+            f"c.CourseDirectory.db_url = {opts.db_url!r}\n", encoding="utf-8")
+    source = load_course_config(opts.course_config).CourseDirectory.get("source_directory", "solutions")
+    (root / source / opts.assignment).mkdir(parents=True, exist_ok=True)
+
+
+def _mode_name(isolate: Any) -> str:
+    if isinstance(isolate, str):
+        return isolate
+    return "namespaces" if isolate else "none"
+
+
+def _prepare_template(opts: GradeOptions, run_root: Path, slots: list[Any]) -> None:
+    """The course template every worker copies, and the assignment in the course gradebook."""
+    from autograder.grading.gradebook import ensure_assignment
+    from autograder.grading.worker import WorkerSetupError, prepare_course, quiet_nbgrader_logs
+
+    quiet_nbgrader_logs(opts.out / "logs" / "main.log")
+    template = run_root / "state" / "template"
+    try:
+        prepare_course(opts, template)
+        ensure_assignment(opts.db_url, f"sqlite:///{template / 'gradebook.db'}", opts.assignment)
+        prepare_course_folder(opts)
+    except WorkerSetupError as exc:
+        for slot in slots:
+            slot.proc.kill()
+        raise GradingError(str(exc)) from None
+    except Exception as exc:
+        for slot in slots:
+            slot.proc.kill()
+        raise GradingError(f"could not record {opts.assignment!r} in the course gradebook "
+                           f"{gradebook_label(opts.db_url)}: {exc}") from None
+    (run_root / "state" / "template.ready").touch()
+
+
+def _run_pool(opts: GradeOptions, todo: list[str], prints: dict[str, str], run_root: Path, isolate: Any,
+              hide: list[str], store: Store, log: Any) -> None:
     ctx = mp.get_context("spawn")
     results_q = ctx.Queue()
     pending = deque(todo)
     slots: dict[str, _Slot] = {}
-    seconds: dict[str, float] = {}
     generation = 0
     notebooks = max(1, len(list(opts.assignment_source.glob("*.ipynb"))))
     hard_limit = notebooks * (opts.timeout + STARTUP_ALLOWANCE) + 60
@@ -194,26 +377,15 @@ def _run_pool(opts: GradeOptions, todo: list[str], prints: dict[str, str], run_r
         proc.start()
         slots[wid] = _Slot(wid, proc, tasks)
 
-    def finish(student: str, result: dict[str, Any], started: float) -> None:
-        if "crash" in result:
-            result = _failure(opts, student, prints[student], "error",
-                              "grader failure: " + result["crash"].strip().splitlines()[-1], time.monotonic() - started)
-        write_result(opts.out, result)
-        seconds[student] = result.get("seconds", round(time.monotonic() - started, 2))
-        log(f"{student}: {result['status']} {result['score']:g}/{result['max_score']:g} ({seconds[student]:.1f} s)")
+    def finish(student: str, outcome: Outcome | str, started: float) -> None:
+        if isinstance(outcome, str):  # a traceback: the worker failed on this submission
+            outcome = _failure(opts, student, prints[student], "error",
+                               "grader failure: " + outcome.strip().splitlines()[-1], time.monotonic() - started)
+        store(student, outcome)
 
     for _ in range(min(opts.workers, len(todo))):
         start()
-    from autograder.grading.worker import WorkerSetupError, prepare_course, quiet_nbgrader_logs
-
-    quiet_nbgrader_logs(opts.out / "logs" / "main.log")
-    try:
-        prepare_course(opts, run_root / "state" / "template")
-    except WorkerSetupError as exc:
-        for slot in slots.values():
-            slot.proc.kill()
-        raise GradingError(str(exc)) from None
-    (run_root / "state" / "template.ready").touch()
+    _prepare_template(opts, run_root, list(slots.values()))
     try:
         while pending or any(s.student for s in slots.values()):
             for slot in slots.values():
@@ -229,9 +401,9 @@ def _run_pool(opts: GradeOptions, todo: list[str], prints: dict[str, str], run_r
             if kind == "ready" and wid in slots:
                 slots[wid].ready = True
             elif kind == "done" and wid in slots:
-                student, result = payload
+                student, outcome = payload
                 slot = slots[wid]
-                finish(student, result, slot.started)
+                finish(student, outcome, slot.started)
                 slot.student = None
             for wid, slot in list(slots.items()):
                 late = slot.student is not None and time.monotonic() - slot.started > hard_limit
@@ -257,4 +429,3 @@ def _run_pool(opts: GradeOptions, todo: list[str], prints: dict[str, str], run_r
             slot.proc.join(timeout=10)
             if slot.proc.is_alive():
                 slot.proc.kill()
-    return seconds

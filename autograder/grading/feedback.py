@@ -44,6 +44,7 @@ class FeedbackContext:
     notes: list[str] = field(default_factory=list)
     status: str = "ok"
     leaks: int = 0
+    as_submitted: dict[str, str] = field(default_factory=dict)  # notebook name -> file beside the feedback page
 
 
 CONTEXT: FeedbackContext | None = None
@@ -115,10 +116,24 @@ class RedactHiddenTests(NbGraderPreprocessor):
                     out = nbformat.v4.new_output("stream", name="stdout", text=REMOVED)
                 outputs.append(out)
             cell.outputs = outputs
+        link = ctx.as_submitted.get(name) or next(
+            (_as_submitted_file(c) for c in nb.cells if _as_submitted_file(c)), None)
+        nb.cells = [c for c in nb.cells if not _as_submitted_file(c)]
+        if link:
+            nb.cells.insert(0, nbformat.v4.new_markdown_cell(
+                f"**Your notebook as you submitted it**, with the outputs of your own run: [{link}]({link})"))
         if ctx.notes or ctx.status != "ok":
             lines = [f"**Autograder status: `{ctx.status}`**", ""] + [f"- {html.escape(n)}" for n in ctx.notes]
             nb.cells.insert(0, nbformat.v4.new_markdown_cell("\n".join(lines)))
         return nb, resources
+
+
+def _as_submitted_file(cell: NotebookNode) -> str | None:
+    """The file name a grader's link cell points at (see ``Worker._export_autograded``), or None."""
+    if not cell.metadata.get("autograder", {}).get("as_submitted_link"):
+        return None
+    found = re.search(r"\(([^()]*)\)", cell.source)
+    return found.group(1).rsplit("/", 1)[-1] if found else None
 
 
 def notebook_info_from_gradebook(resources: ResourcesDict) -> NotebookInfo | None:

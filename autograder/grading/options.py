@@ -26,8 +26,10 @@ STATUSES: tuple[str, ...] = ("ok", *STATUS_PRIORITY)
 class GradeOptions:
     """Everything a grading run needs; picklable so worker processes get a copy.
 
-    Times in seconds, sizes in MiB/KiB as named. ``isolate=None`` probes whether
-    kernels can get private namespaces (root) and uses them when they can.
+    Times in seconds, sizes in MiB/KiB as named. ``isolate`` is the kernels' isolation
+    mode (:mod:`autograder.grading.sandbox`): ``None`` uses ``$AUTOGRADER_ISOLATION`` or
+    else the strongest mode that works here; ``False`` / ``"none"`` means limits only;
+    ``"namespaces"`` or ``"bwrap"`` must work here or grading stops with the reason.
     """
 
     assignment: str
@@ -44,8 +46,11 @@ class GradeOptions:
     source_root: Path | None = None
     course_config: Path | None = COURSE_CONFIG
     kernel_env: dict[str, str] = field(default_factory=lambda: {"GAN_COURSE_MODE": "quick"})
-    isolate: bool | None = None
+    isolate: bool | str | None = None
     preload: tuple[str, ...] | None = None
+    course_root: Path | None = None
+    db_url: str | None = None
+    scheduler: str | None = None
 
     def __post_init__(self) -> None:
         self.submissions = Path(self.submissions).resolve()
@@ -55,6 +60,12 @@ class GradeOptions:
         self.source_root = Path(self.source_root).resolve()
         if self.preload is None:
             self.preload = default_preload(self.assignment)
+        if self.course_root is None:
+            self.course_root, default_db = course_gradebook(self.course_config)
+            self.db_url = self.db_url or default_db
+        self.course_root = Path(self.course_root).resolve()
+        if self.db_url is None:
+            self.db_url = f"sqlite:///{self.course_root / 'gradebook.db'}"
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
         for name in ("cell_timeout", "timeout", "memory_mb", "max_output_kb"):
@@ -66,7 +77,12 @@ class GradeOptions:
         return self.source_root / self.assignment
 
     def summary(self) -> dict[str, Any]:
+        """The options as JSON values (a password in ``db_url`` is masked)."""
+        import re
+
         d = asdict(self)
+        if d.get("db_url"):
+            d["db_url"] = re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", d["db_url"])
         return {k: str(v) if isinstance(v, Path) else v for k, v in d.items()}
 
 
@@ -106,6 +122,13 @@ def course_source_root(path: Path | None = COURSE_CONFIG) -> Path:
     cfg = load_course_config(path)
     root = Path(cfg.CourseDirectory.get("root", str(REPO_ROOT)))
     return (root / cfg.CourseDirectory.get("source_directory", "solutions")).resolve()
+
+
+def course_gradebook(path: Path | None = COURSE_CONFIG) -> tuple[Path, str]:
+    """The instructor's course folder and gradebook URL (``CourseDirectory.root`` / ``.db_url``)."""
+    cfg = load_course_config(path)
+    root = Path(cfg.CourseDirectory.get("root", str(REPO_ROOT))).resolve()
+    return root, cfg.CourseDirectory.get("db_url", f"sqlite:///{root / 'gradebook.db'}")
 
 
 def worker_config(course_root: Path, opts: GradeOptions) -> Config:

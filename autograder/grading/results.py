@@ -3,9 +3,10 @@
 Each graded submission is stored as ``OUT/results/<assignment>/<student>.json``
 (written atomically). ``grades.csv``, ``tests.csv`` and ``tests.json`` are rebuilt
 from all stored results after every run, so a re-run, an interrupted run or a run
-limited to some students never loses a grade. Scores of written answers come from
-``OUT/manual_scores.csv``, which only people write (``python -m autograder export``
-folds them in).
+limited to some students never loses a grade. Scores graders give by hand (written
+answers, overrides of automatic scores) come from the course gradebook, where
+``nbgrader formgrader`` saves them, and from ``OUT/manual_scores.csv`` for graders who
+do not use formgrader; ``python -m autograder export`` folds both in.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import csv
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -149,12 +151,13 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> No
 
 
 MANUAL_COLUMNS = ["student_id", "assignment", "cell", "max_score", "score", "comment"]
+ScoreKey = tuple[str, str, str]  # (student, assignment, grade cell)
 
 
-def read_manual_scores(out: Path) -> dict[tuple[str, str, str], tuple[float, str]]:
+def read_manual_scores(out: Path) -> dict[ScoreKey, tuple[float, str]]:
     """Scores a grader typed into ``OUT/manual_scores.csv`` (empty score = not graded yet)."""
     path = out / "manual_scores.csv"
-    scores: dict[tuple[str, str, str], tuple[float, str]] = {}
+    scores: dict[ScoreKey, tuple[float, str]] = {}
     if not path.exists():
         return scores
     with open(path, newline="", encoding="utf-8") as f:
@@ -162,35 +165,73 @@ def read_manual_scores(out: Path) -> dict[tuple[str, str, str], tuple[float, str
             text = (row.get("score") or "").strip()
             if text:
                 try:
-                    scores[(row["student_id"], row["assignment"], row["cell"])] = (float(text), row.get("comment") or "")
+                    key, value = (row["student_id"], row["assignment"], row["cell"]), float(text)
+                    if key in scores and scores[key][0] != value:
+                        raise ValueError(f"the cell is listed twice, with scores {scores[key][0]:g} and {value:g}")
+                    scores[key] = (value, row.get("comment") or "")
                 except (KeyError, ValueError) as exc:
                     raise ValueError(f"{path}: bad row {row}: {exc}") from None
     return scores
 
 
-def apply_manual_scores(result: dict[str, Any], manual: dict[tuple[str, str, str], tuple[float, str]]) -> dict[str, Any]:
-    """A copy of ``result`` with hand-given scores of written answers included in ``score``."""
+def gather_manual_scores(out: Path, db_url: str | None = None) -> tuple[dict[ScoreKey, tuple[float, str]], set[ScoreKey]]:
+    """Hand-given scores from the course gradebook (formgrader) and ``OUT/manual_scores.csv``.
+
+    Returns ``(scores, extra)``: ``(student, assignment, cell) -> (score, comment)``, and
+    the keys whose formgrader score includes extra credit (allowed above the cell's
+    points). Both sources may grade different cells; a cell graded in both must have the
+    same score (the formgrader comment is kept, the CSV comment when formgrader has none),
+    otherwise ``ValueError`` names every conflict. ``db_url`` None: the CSV only.
+    """
+    from autograder.grading.gradebook import by_cell, formgrader_grades
+
+    scores = read_manual_scores(out)
+    if db_url is None:
+        return scores, set()
+    entered = formgrader_grades(db_url)
+    formgrader = by_cell(entered)
+    extra = {(g.student, g.assignment, g.cell) for g in entered if g.extra_credit}
+    conflicts = [f"{'/'.join(k)}: {formgrader[k][0]:g} in formgrader, {scores[k][0]:g} in manual_scores.csv"
+                 for k in sorted(formgrader.keys() & scores.keys()) if not math.isclose(formgrader[k][0], scores[k][0])]
+    if conflicts:
+        raise ValueError(f"{len(conflicts)} cell(s) have different manual scores in the course gradebook and in "
+                         f"{out / 'manual_scores.csv'}; keep one (formgrader is the primary place):\n  "
+                         + "\n  ".join(conflicts[:20]))
+    for key, (score, comment) in formgrader.items():
+        scores[key] = (score, comment or scores.get(key, (score, ""))[1])
+    return scores, extra
+
+
+def apply_manual_scores(result: dict[str, Any], manual: dict[ScoreKey, tuple[float, str]],
+                        extra: set[ScoreKey] | frozenset[ScoreKey] = frozenset()) -> dict[str, Any]:
+    """A copy of ``result`` with hand-given scores (written answers, overrides) included in ``score``.
+
+    A score must lie in ``[0, max_score]`` of its cell (``extra`` keys: above is allowed).
+    """
     result = json.loads(json.dumps(result))
     for t in result.get("tests", []):
         key = (result["student_id"], result["assignment"], t["cell"])
-        if t["kind"] == "manual" and key in manual:
-            score, comment = manual[key]
-            if not 0 <= score <= t["max_score"]:
-                raise ValueError(f"manual score {score} for {key} is outside [0, {t['max_score']}]")
-            result["score"] += score - t["score"]
-            t.update(score=score, needs_manual=False, outcome="graded", message=comment)
+        if key not in manual:
+            continue
+        score, comment = manual[key]
+        if not math.isfinite(score) or score < 0 or (key not in extra and score > t["max_score"]):
+            raise ValueError(f"manual score {score} for {key} is outside [0, {t['max_score']}]")
+        result["score"] += score - t["score"]
+        message = comment if comment or t["kind"] == "manual" else t.get("message", "")
+        t.update(score=score, needs_manual=False, outcome="graded", message=message)
     result["needs_manual"] = any(t["needs_manual"] for t in result.get("tests", []))
     return result
 
 
-def write_reports(out: Path) -> list[dict[str, Any]]:
+def write_reports(out: Path, db_url: str | None = None) -> list[dict[str, Any]]:
     """Rebuild ``grades.csv``, ``tests.csv`` and ``tests.json`` from every stored result.
 
-    Hand-given scores in ``OUT/manual_scores.csv`` are added; ``manual_scores_todo.csv``
-    lists the written answers that still wait for one (copy rows into the former).
+    Hand-given scores and comments are added (:func:`gather_manual_scores`: the course
+    gradebook at ``db_url``, where formgrader saves them, and ``OUT/manual_scores.csv``);
+    ``manual_scores_todo.csv`` lists the graded cells that still wait for a score.
     """
-    manual = read_manual_scores(out)
-    results = [apply_manual_scores(r, manual) for r in load_results(out)]
+    manual, extra = gather_manual_scores(out, db_url)
+    results = [apply_manual_scores(r, manual, extra) for r in load_results(out)]
     todo = [
         {"student_id": r["student_id"], "assignment": r["assignment"], "cell": t["cell"], "max_score": t["max_score"],
          "score": "", "comment": ""}

@@ -43,7 +43,8 @@ def validate(notebook: Path, assignment: str | None = None, out: Path | None = N
         folder.mkdir(parents=True)
         shutil.copy(notebook, folder / f"{name}.ipynb")
         opts = GradeOptions(assignment=assignment, submissions=Path(tmp) / "submissions",
-                            out=Path(out) if out else Path(tmp) / "out", force=True, workers=1, **limits)
+                            out=Path(out) if out else Path(tmp) / "out", force=True, workers=1,
+                            course_root=Path(tmp) / "course", **limits)
         grade(opts, log=lambda _msg: None)
         result = json.loads(result_path(opts.out, assignment, STUDENT).read_text())
     passed = result["status"] in ("ok", "output_truncated") and all(

@@ -1,14 +1,19 @@
 """One grading worker: a private nbgrader course folder and gradebook, used through
 ``NbGraderAPI`` in-process, grading one submission at a time.
 
-``Worker.grade(student)`` inspects the submission, stages it, runs nbgrader's
+``Worker.grade(student, folder)`` inspects the submission, stages it, runs nbgrader's
 autograde (with :class:`~autograder.grading.executor.GuardedExecute`), reads the
-scores from the gradebook, renders leak-free feedback into ``OUT/feedback`` and
-returns a result dict (see :mod:`autograder.grading.results`).
+scores from the gradebook, renders leak-free feedback and the notebook as the
+student submitted it, and returns an :class:`Outcome`: the result dict (see
+:mod:`autograder.grading.results`), the files to store, and a snapshot of the
+private gradebook. A worker writes nothing outside its own folders: the process
+that started the run stores outcomes, so a worker may run on another machine
+(:func:`grade_task`, used by the Dask backend).
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import logging
@@ -16,6 +21,7 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +43,54 @@ from autograder.grading.submission import Inspection, inspect_submission, releas
 
 NOBODY = 65534
 MAX_EXTRA_FILE = 20 * 1024 * 1024
+AS_SUBMITTED = "as_submitted.html"
+
+
+@dataclass
+class Outcome:
+    """One graded submission, as it travels back to the process that owns the reports.
+
+    ``files`` maps paths relative to the output (and course) folder to their bytes:
+    ``feedback/<s>/<a>/*.html``, ``autograded/<s>/<a>/*`` and ``submitted/<s>/<a>/*``
+    (the notebooks exactly as handed in, with the student's own outputs).
+    ``gradebook`` is :func:`autograder.grading.gradebook.snapshot_submission` of the
+    worker's private gradebook, ``None`` when nbgrader did not grade the submission.
+    """
+
+    result: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+    gradebook: dict[str, Any] | None = None
+
+
+def read_folder(folder: Path, limit: int = MAX_EXTRA_FILE * 4) -> dict[str, bytes]:
+    """Every file under ``folder`` (relative POSIX path -> bytes); files over ``limit`` bytes are left out."""
+    files: dict[str, bytes] = {}
+    if folder.is_dir():
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
+            if path.stat().st_size <= limit:
+                files[path.relative_to(folder).as_posix()] = path.read_bytes()
+    return files
+
+
+def write_folder(folder: Path, files: dict[str, bytes]) -> None:
+    """Write ``files`` (from :func:`read_folder`) under ``folder``; no path may leave it."""
+    root = folder.resolve()
+    for rel, data in files.items():
+        path = (root / rel).resolve()
+        if root not in path.parents:
+            raise ValueError(f"refusing to write {rel!r} outside {root}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+
+def plain_feedback(assignment: str, student: str, result: dict[str, Any]) -> bytes:
+    """A one-page feedback for a submission nbgrader could not grade (status and reason)."""
+    body = (f"<h1>{html.escape(assignment)}: {html.escape(student)}</h1>"
+            f"<p>Status: <b>{html.escape(result['status'])}</b>. Score: {result['score']:g} / {result['max_score']:g}.</p>"
+            f"<p>{html.escape(result['message'])}</p>")
+    return f"<!DOCTYPE html><html><body>{body}</body></html>".encode()
 
 
 class WorkerSetupError(RuntimeError):
@@ -86,22 +140,30 @@ class Worker:
         self._spare: executor.RunContext | None = self._start_kernel()
 
     # -- per student ----------------------------------------------------------------------
-    def grade(self, student: str, fingerprint: str, warm_next: bool = True) -> dict[str, Any]:
-        """Grade one submission; ``warm_next`` starts the next kernel while this one runs."""
+    def grade(self, student: str, fingerprint: str, folder: Path | None = None, warm_next: bool = True) -> Outcome:
+        """Grade the submission in ``folder`` (default ``SUBMISSIONS/<student>/<assignment>``).
+
+        ``warm_next`` starts the next kernel while this one runs.
+        """
         t0 = time.monotonic()
         opts, a = self.opts, self.opts.assignment
+        folder = opts.submissions / student / a if folder is None else folder
+        self.outbox = self.root / "outbox"
+        shutil.rmtree(self.outbox, ignore_errors=True)
         result = new_result(student, a, self.info, fingerprint)
-        insp = inspect_submission(opts.submissions / student / a, self.info)
+        result["isolation"] = self.isolate if isinstance(self.isolate, str) else ("namespaces" if self.isolate else "none")
+        snapshot = None
+        insp = inspect_submission(folder, self.info)
         if insp.status:
             result.update(status=insp.status, message="; ".join(insp.notes), flags=sorted(insp.flags | {insp.status}))
             self._write_plain_feedback(student, result)
             result["seconds"] = round(time.monotonic() - t0, 2)
-            return result
+            return Outcome(result, self._collect(student, folder, insp), None)
         ctx = self._take_kernel()
         if warm_next:
             self._spare = self._start_kernel()
         workdir = Path(ctx.workdir)
-        self._stage(student, insp, workdir)
+        self._stage(student, insp, workdir, folder)
         executor.CURRENT = ctx
         try:
             res = self.api.autograde(a, student, force=True, create=True)
@@ -117,28 +179,63 @@ class Worker:
             tail = (res.get("error") or res.get("log") or "").strip().splitlines()[-3:]
             notes.append("nbgrader could not grade this submission: " + " | ".join(tail))
         else:
-            self._read_grades(student, result)
+            snapshot = self._read_grades(student, result)
         self._merge_report(report, notes, flags)
         notes += _failed_tests(result)
         result.update(flags=sorted(flags), status=_status(flags), notes=_dedupe(notes), message="; ".join(_dedupe(notes)))
         if res["success"]:
-            leaks = self._feedback(student, result)
+            shown = self._render_as_submitted(student, insp)
+            leaks = self._feedback(student, result, shown)
             if leaks:
                 flags |= {"tampered", "hidden_test_leak"}
                 notes.append(f"{leaks} output(s) quoted hidden test code and were removed from the feedback")
                 result.update(flags=sorted(flags), status=_status(flags), notes=_dedupe(notes), message="; ".join(_dedupe(notes)))
-                self._feedback(student, result)
-            self._export_autograded(student)
+                self._feedback(student, result, shown)
+            self._export_autograded(student, shown)
         else:
             self._write_plain_feedback(student, result)
+        files = self._collect(student, folder, insp)
         self._cleanup(student, workdir)
         result["seconds"] = round(time.monotonic() - t0, 2)
-        return result
+        return Outcome(result, files, snapshot)
 
-    def _stage(self, student: str, insp: Inspection, workdir: Path) -> None:
+    def _collect(self, student: str, folder: Path, insp: Inspection) -> dict[str, bytes]:
+        """The outbox (feedback, autograded notebooks) plus the submission as handed in."""
+        files = read_folder(self.outbox)
+        shutil.rmtree(self.outbox, ignore_errors=True)
+        prefix = f"submitted/{student}/{self.opts.assignment}/"
+        for name in [*insp.notebooks, "timestamp.txt"]:
+            path = folder / (name if name == "timestamp.txt" else f"{name}.ipynb")
+            if path.is_file() and path.stat().st_size <= MAX_EXTRA_FILE * 4:
+                files[prefix + path.name] = path.read_bytes()
+        return files
+
+    def _render_as_submitted(self, student: str, insp: Inspection) -> set[str]:
+        """HTML of each notebook as the student submitted it (their own run's outputs), for
+        the grader of written answers and for feedback. A page that would quote hidden
+        tests is not written. Returns the notebook names rendered."""
+        from nbconvert import HTMLExporter
+
+        hidden = [line for nb in self.info.notebooks.values() for c in nb.cells.values() for line in c.hidden_lines]
+        exporter = HTMLExporter(template_name="lab")
+        shown = set()
+        for name, nb in insp.notebooks.items():
+            try:
+                body, _ = exporter.from_notebook_node(nb)
+            except Exception:  # an unrenderable output must not stop grading
+                continue
+            if feedback.leaked_lines(body, hidden):
+                continue
+            for sub in ("feedback", "autograded"):
+                dest = self.outbox / sub / student / self.opts.assignment / f"{name}.{AS_SUBMITTED}"
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_text(body, encoding="utf-8")
+            shown.add(name)
+        return shown
+
+    def _stage(self, student: str, insp: Inspection, workdir: Path, folder: Path) -> None:
         """Submission into nbgrader's ``submitted`` folder; supporting files into the kernel's folder."""
         a = self.opts.assignment
-        folder = self.opts.submissions / student / a
         staged = self.root / "submitted" / student / a
         shutil.rmtree(staged, ignore_errors=True)
         staged.mkdir(parents=True)
@@ -152,7 +249,9 @@ class Worker:
         for path in (self.root / "source" / a).iterdir():  # instructor files win, as in nbgrader
             if path.is_file():
                 shutil.copy2(path, workdir / path.name)
-        if self.isolate:
+        from autograder.grading import sandbox
+
+        if sandbox.mode_name(self.isolate) == "namespaces":  # the kernel runs as nobody
             for path in workdir.iterdir():
                 os.chown(path, NOBODY, NOBODY)
 
@@ -195,14 +294,19 @@ class Worker:
             MPLBACKEND="module://matplotlib_inline.backend_inline",
         )
         env.pop("PYTHONSTARTUP", None)
-        if self.isolate:
+        from autograder.grading import sandbox
+
+        mode = sandbox.require_mode(self.isolate)  # test-run once per process; never a silent fallback
+        if mode != "none":  # the real home folder is masked
             env.setdefault("GAN_UTILS_DATA", str(Path.home() / ".cache" / "gan_utils" / "data"))
-            env.update(HOME=str(workdir), XDG_CACHE_HOME=str(workdir / ".cache"), USER="nobody", LOGNAME="nobody")
+            env.update(HOME=str(workdir), XDG_CACHE_HOME=str(workdir / ".cache"))
+        if mode == "namespaces":  # the kernel runs as nobody; under bwrap as the grader's own user
+            env.update(USER="nobody", LOGNAME="nobody")
             for path in [workdir, *workdir.iterdir()]:
                 os.chown(path, NOBODY, NOBODY)
         spec = {
-            "memory_mb": opts.memory_mb, "fsize_mb": opts.fsize_mb, "nproc": 4096 if self.isolate else None,
-            "cwd": str(workdir), "isolate": self.isolate, "hide": self.hide, "uid": NOBODY, "gid": NOBODY,
+            "memory_mb": opts.memory_mb, "fsize_mb": opts.fsize_mb, "nproc": 4096 if mode == "namespaces" else None,
+            "cwd": str(workdir), "isolate": mode, "hide": self.hide, "uid": NOBODY, "gid": NOBODY,
             "expose": _needed_paths(env) + [str(workdir)],
             "masks": [str(REPO_ROOT), str(Path.home())], "scratch": ["/tmp", "/var/tmp", "/dev/shm"],
         }
@@ -215,7 +319,10 @@ class Worker:
             max_output_bytes=opts.max_output_kb * 1024, preload=opts.preload, memory_mb=opts.memory_mb,
         )
 
-    def _read_grades(self, student: str, result: dict[str, Any]) -> None:
+    def _read_grades(self, student: str, result: dict[str, Any]) -> dict[str, Any]:
+        """Scores from the private gradebook into ``result``; returns the gradebook snapshot."""
+        from autograder.grading.gradebook import snapshot_submission
+
         a = self.opts.assignment
         autograded = self.root / "autograded" / student / a
         with Gradebook(self.db_url) as gb:
@@ -226,9 +333,11 @@ class Worker:
                 executed = nbformat.read(path, as_version=4) if path.exists() else None
                 tests += notebook_tests(nb, executed, self.info.notebooks.get(nb.name))
             result.update(score=float(sub.score), max_score=float(sub.max_score), tests=tests)
+            snapshot = snapshot_submission(gb, a, student)
         auto = [t for t in tests if t["kind"] == "auto"]
         result["auto_score"] = sum(t["score"] for t in auto)
         result["needs_manual"] = any(t["needs_manual"] for t in tests)
+        return snapshot
 
     def _merge_report(self, report: executor.ExecReport, notes: list[str], flags: set[str]) -> None:
         kinds = report.kinds()
@@ -248,21 +357,21 @@ class Worker:
         if report.restarts:
             notes.append(f"the kernel was restarted {report.restarts} time(s)")
 
-    def _feedback(self, student: str, result: dict[str, Any]) -> int:
+    def _feedback(self, student: str, result: dict[str, Any], shown: set[str] = frozenset()) -> int:
         a = self.opts.assignment
         notes = result.get("notes") or ([result["message"]] if result["message"] else [])
-        feedback.CONTEXT = feedback.FeedbackContext(self.info.notebooks, notes, result["status"])
+        feedback.CONTEXT = feedback.FeedbackContext(self.info.notebooks, notes, result["status"],
+                                                    as_submitted={n: f"{n}.{AS_SUBMITTED}" for n in shown})
         try:
             res = self.api.generate_feedback(a, student, force=True)
             leaks = feedback.CONTEXT.leaks
         finally:
             feedback.CONTEXT = None
-        dest = self.opts.out / "feedback" / student / a
-        shutil.rmtree(dest, ignore_errors=True)
+        dest = self.outbox / "feedback" / student / a
         if not res["success"]:
             self._write_plain_feedback(student, result)
             return leaks
-        dest.mkdir(parents=True)
+        dest.mkdir(parents=True, exist_ok=True)
         hidden = [line for nb in self.info.notebooks.values() for c in nb.cells.values() for line in c.hidden_lines]
         for html_path in (self.root / "feedback" / student / a).glob("*.html"):
             text = html_path.read_text(encoding="utf-8")
@@ -272,21 +381,30 @@ class Worker:
         return leaks
 
     def _write_plain_feedback(self, student: str, result: dict[str, Any]) -> None:
-        dest = self.opts.out / "feedback" / student / self.opts.assignment
-        shutil.rmtree(dest, ignore_errors=True)
-        dest.mkdir(parents=True)
-        body = (f"<h1>{html.escape(self.opts.assignment)}: {html.escape(student)}</h1>"
-                f"<p>Status: <b>{html.escape(result['status'])}</b>. Score: {result['score']:g} / {result['max_score']:g}.</p>"
-                f"<p>{html.escape(result['message'])}</p>")
-        (dest / "grading.html").write_text(f"<!DOCTYPE html><html><body>{body}</body></html>", encoding="utf-8")
+        dest = self.outbox / "feedback" / student / self.opts.assignment
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / "grading.html").write_bytes(plain_feedback(self.opts.assignment, student, result))
 
-    def _export_autograded(self, student: str) -> None:
+    def _export_autograded(self, student: str, shown: set[str] = frozenset()) -> None:
+        """The autograded notebooks into the outbox; each opens with a link to the notebook as
+        submitted (served by Jupyter at ``/files/...`` when it runs in the course folder)."""
         a = self.opts.assignment
-        dest = self.opts.out / "autograded" / student / a
-        shutil.rmtree(dest, ignore_errors=True)
-        shutil.copytree(self.root / "autograded" / student / a, dest)
-        for path in dest.rglob("*"):
-            os.chmod(path, 0o644 if path.is_file() else 0o755)
+        dest = self.outbox / "autograded" / student / a
+        dest.mkdir(parents=True, exist_ok=True)
+        for path in (self.root / "autograded" / student / a).iterdir():
+            if not path.is_file():
+                continue
+            if path.suffix == ".ipynb" and path.stem in shown:
+                nb = nbformat.read(path, as_version=4)
+                link = f"/files/autograded/{student}/{a}/{path.stem}.{AS_SUBMITTED}"
+                cell = nbformat.v4.new_markdown_cell(
+                    f"**As submitted:** [the notebook with the student's own outputs]({link}) "
+                    "(figures from their run; the cells below were re-run by the autograder in quick mode).")
+                cell.metadata["autograder"] = {"as_submitted_link": True}
+                nb.cells.insert(0, cell)
+                nbformat.write(nb, dest / path.name)
+            else:
+                shutil.copy2(path, dest / path.name)
 
     def _cleanup(self, student: str, workdir: Path) -> None:
         a = self.opts.assignment
@@ -297,6 +415,51 @@ class Worker:
                     os.chmod(p, 0o755 if p.is_dir() else 0o644)
                 shutil.rmtree(path, ignore_errors=True)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+# -- one student, anywhere the kit is installed -------------------------------------------
+_PREPARED: dict[str, tuple[Path, Worker]] = {}
+
+
+def grade_task(opts: GradeOptions, student: str, fingerprint: str, submission: dict[str, bytes],
+               source: dict[str, bytes], isolation: Any = None) -> Outcome:
+    """Grade one student from the bytes of their submission and of the instructor's source
+    folder; needs nothing of the calling machine but the kit (a Dask task runs this).
+
+    The first call for an assignment in a process prepares a private course (nbgrader
+    ``generate_assignment``, a few seconds) and a worker; later calls reuse them while
+    the source is unchanged. ``isolation`` None probes this machine.
+    """
+    from autograder.grading import batch
+    from autograder.grading.options import COURSE_CONFIG
+
+    key = hashlib.sha256(repr(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in source.items())).encode()
+                         + opts.assignment.encode() + repr(isolation).encode()).hexdigest()[:16]
+    if key not in _PREPARED:
+        for old_root, old in _PREPARED.values():
+            old.close()
+            shutil.rmtree(old_root, ignore_errors=True)
+        _PREPARED.clear()
+        run_root = Path(tempfile.mkdtemp(prefix="autograder-task-"))
+        write_folder(run_root / "source" / opts.assignment, source)
+        config = opts.course_config if opts.course_config and Path(opts.course_config).exists() else COURSE_CONFIG
+        local = replace(opts, source_root=run_root / "source", submissions=run_root / "incoming",
+                        out=run_root / "out", course_config=config, workers=1)
+        mode = batch.probe_isolation(isolation)
+        batch.prepare_run_root(run_root)
+        quiet_nbgrader_logs(local.out / "logs" / "task.log")
+        prepare_course(local, run_root / "state" / "template")
+        worker = Worker(local, "t1", run_root, mode, batch.hidden_paths(local, run_root))
+        _PREPARED[key] = (run_root, worker)
+    run_root, worker = _PREPARED[key]
+    folder = worker.opts.submissions / student / opts.assignment
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    write_folder(folder, submission)
+    try:
+        return worker.grade(student, fingerprint, folder)
+    finally:
+        shutil.rmtree(folder.parent, ignore_errors=True)
 
 
 def _needed_paths(env: dict[str, str]) -> list[str]:
