@@ -75,19 +75,33 @@ def main(argv: list[str] | None = None) -> int:
         _wait(f"{base}/api/status?token={token}", proc)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            # formgrader's pages call its API from JavaScript: send the token with every request
+            context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                          extra_http_headers={"Authorization": f"token {token}"})
+            page = context.new_page()
             page.goto(f"{base}/formgrader/manage_submissions/{args.assignment}?token={token}")
-            page.wait_for_selector("table tbody tr td", timeout=60_000)
-            page.wait_for_timeout(1000)
+            page.on("console", lambda msg: print(f"browser console: {msg.text}") if msg.type == "error" else None)
+            # the list is filled by JavaScript from formgrader's API; wait until the placeholder is gone
+            page.wait_for_function("() => !document.body.innerText.includes('Loading, please wait')", timeout=90_000)
+            page.wait_for_timeout(500)
             page.screenshot(path=str(args.out / "submissions.png"), full_page=True)
             rows = page.locator("table tbody tr").count()
             page.goto(f"{base}/formgrader/gradebook/{args.assignment}/{args.assignment}?token={token}")
-            page.wait_for_selector("table tbody tr td a", timeout=60_000)
+            page.wait_for_function("() => !document.body.innerText.includes('Loading, please wait')", timeout=90_000)
+            page.screenshot(path=str(args.out / "notebook_submissions.png"), full_page=True)
             page.locator("table tbody tr td a").first.click()
-            page.wait_for_selector(".cell", timeout=60_000)
+            page.wait_for_load_state("networkidle", timeout=90_000)
             page.wait_for_timeout(1500)
             page.screenshot(path=str(args.out / "grading.png"))
+            link = page.get_by_text("the notebook with the student's own outputs")
+            shown = "no as-submitted link"
+            if link.count():
+                href = link.first.get_attribute("href")
+                href = href if href.startswith("http") else base + "/" + href.lstrip("/")
+                reply = context.request.get(href)
+                shown = f"as-submitted page {href}: HTTP {reply.status}"
             browser.close()
+        print(shown)
         print(f"formgrader listed {rows} submission row(s); wrote {args.out / 'submissions.png'} and "
               f"{args.out / 'grading.png'}")
         return 0

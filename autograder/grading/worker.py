@@ -387,7 +387,8 @@ class Worker:
 
     def _export_autograded(self, student: str, shown: set[str] = frozenset()) -> None:
         """The autograded notebooks into the outbox; each opens with a link to the notebook as
-        submitted (served by Jupyter at ``/files/...`` when it runs in the course folder)."""
+        submitted (Jupyter's ``/view/<path>`` page when it runs in the course folder, as for
+        formgrader; nbconvert strips a ``/files/`` prefix from links, so that one is not used)."""
         a = self.opts.assignment
         dest = self.outbox / "autograded" / student / a
         dest.mkdir(parents=True, exist_ok=True)
@@ -396,7 +397,7 @@ class Worker:
                 continue
             if path.suffix == ".ipynb" and path.stem in shown:
                 nb = nbformat.read(path, as_version=4)
-                link = f"/files/autograded/{student}/{a}/{path.stem}.{AS_SUBMITTED}"
+                link = f"/view/autograded/{student}/{a}/{path.stem}.{AS_SUBMITTED}"
                 cell = nbformat.v4.new_markdown_cell(
                     f"**As submitted:** [the notebook with the student's own outputs]({link}) "
                     "(figures from their run; the cells below were re-run by the autograder in quick mode).")
