@@ -74,8 +74,14 @@ def _with(answer_source=None, body=None, edit=None):
     return build
 
 
+OWN_RUN = "output of the student's own run 7f3a"
+
+
 def _written(nb):
     nb.cells[_cell(nb, "saturation_answer")].source = "The minimax gradient vanishes as D(G(z)) -> 0; the non-saturating one does not."
+    # what the student's own run printed: the grader re-runs the notebook, so only the
+    # as-submitted page can show it
+    nb.cells[_cell(nb, "generator_loss_answer")].outputs = [nbformat.v4.new_output("stream", name="stdout", text=OWN_RUN)]
 
 
 def _delete_test(nb):
@@ -253,6 +259,24 @@ def test_feedback_never_shows_hidden_tests(graded):
         assert feedback.leaked_lines(text, hidden) == [], page
         assert "hidden_cases" not in text and "BEGIN HIDDEN" not in text, page
         assert "autograder/checks/core.py" not in text, page
+
+
+def test_as_submitted_notebook_beside_the_autograded_one(graded):
+    """The written answers are judged against the student's own outputs: the notebook as
+    handed in is kept in the course folder, rendered beside the autograded one (linked from
+    formgrader's view of it) and beside the feedback page (linked from it)."""
+    subs, out, _, _ = graded
+    course = out.parent / "course"
+    handed_in = subs / "correct" / "example" / "example.ipynb"
+    assert (course / "submitted" / "correct" / "example" / "example.ipynb").read_bytes() == handed_in.read_bytes()
+    for folder in (out / "feedback", course / "autograded"):
+        page = (folder / "correct" / "example" / "example.as_submitted.html").read_text(encoding="utf-8")
+        assert OWN_RUN in page and "generator_loss" in page
+    regraded = nbformat.read(course / "autograded" / "correct" / "example" / "example.ipynb", as_version=4)
+    assert "/view/autograded/correct/example/example.as_submitted.html" in regraded.cells[0].source
+    assert OWN_RUN not in json.dumps([c.get("outputs", []) for c in regraded.cells])  # really re-run
+    feedback_page = (out / "feedback" / "correct" / "example" / "example.html").read_text(encoding="utf-8")
+    assert 'href="example.as_submitted.html"' in feedback_page
 
 
 def test_kernel_cannot_read_hidden_tests(graded):

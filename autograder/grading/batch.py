@@ -266,8 +266,9 @@ def grade(opts: GradeOptions, log: Any = print) -> dict[str, Any]:
             write_result(opts.out, outcome.result)
         stale = store.not_in_gradebook([s for s in students if s not in todo and STUDENT_ID.match(s)])
         if todo and opts.scheduler:
-            from autograder.grading.cluster import run_dask
+            from autograder.grading.cluster import check_scheduler, run_dask
 
+            check_scheduler(opts.scheduler, opts.workers)  # fail fast: bad form, missing file, nobody there
             _prepare_template(opts, run_root, [])
             run_dask(opts, todo, prints, None if opts.isolate is None else isolate, store,
                      lambda student, status, message, seconds: _failure(opts, student, prints[student], status,

@@ -284,7 +284,9 @@ class Worker:
         opts = self.opts
         env = venv_path_env()
         env.update(opts.kernel_env)
-        threads = str(max(1, (os.cpu_count() or 1) // max(1, opts.workers)))
+        # a Dask worker process sets OMP_NUM_THREADS for its share of the node; keep it
+        threads = os.environ.get("OMP_NUM_THREADS") if opts.scheduler else None
+        threads = threads or str(max(1, (os.cpu_count() or 1) // max(1, opts.workers)))
         env.update(
             OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONHASHSEED="0", NBGRADER_EXECUTION="autograde",
             IPYTHONDIR=str(workdir / ".ipython"), MPLCONFIGDIR=str(workdir / ".config" / "matplotlib"),
