@@ -24,6 +24,7 @@ Everything that happened is recorded in the :class:`ExecReport` of the current
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -100,7 +101,11 @@ def start_kernel(ctx: RunContext) -> None:
     global CURRENT
     saved, CURRENT = CURRENT, ctx
     try:
-        km = SandboxedKernelManager(kernel_name="python3")
+        # Unix-socket transport in the kernel's own folder: TCP ports picked before the kernel
+        # binds them can be taken meanwhile by another kernel (or an outgoing connection) when
+        # several workers start kernels at once, and that kernel then never answers.
+        km = SandboxedKernelManager(kernel_name="python3", transport="ipc",
+                                    ip=os.path.join(ctx.workdir, "kernel-ipc"))
         code = f"for m in {tuple(ctx.preload)!r}:\n    try:\n        __import__(m)\n    except Exception:\n        pass\n"
         preload = f"--IPKernelApp.exec_lines=exec({code!r})"
         run_sync(km.start_kernel)(cwd=ctx.workdir, env=ctx.env, **_log_kwargs(ctx),
