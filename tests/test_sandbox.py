@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -144,7 +145,14 @@ def _spec(place: Path, case: Case, **extra) -> tuple[Path, Path]:
 
 PROBE = """
 import json, os, sys
-secret, solution, outside, scratch = sys.argv[1:5]
+secret, solution, outside, scratch, port = sys.argv[1:6]
+import socket
+def can_connect(port):
+    try:
+        socket.create_connection(("127.0.0.1", int(port)), timeout=2).close()
+        return True
+    except OSError:
+        return False
 def can_read(path):
     try:
         return bool(open(path, "rb").read(1))
@@ -172,7 +180,7 @@ import resource
 print(json.dumps({"uid": os.getuid(), "secret": can_read(secret), "solution": can_read(solution),
                   "outside": can_write(outside), "scratch": can_write(scratch), "own": can_write("own.txt"),
                   "pids": len([p for p in os.listdir("/proc") if p.isdigit()]), "memory": memory, "fsize": fsize,
-                  "core": resource.getrlimit(resource.RLIMIT_CORE)}))
+                  "core": resource.getrlimit(resource.RLIMIT_CORE), "network": can_connect(port)}))
 """
 
 
@@ -184,6 +192,8 @@ def test_private_view_and_limits(name, place):
     scratch = Path("/var/tmp") / f"sandbox-{token}"
     cmd = [*case.prefix, sys.executable, "-m", "autograder.grading.sandbox", str(spec), "--", sys.executable, "-c",
            PROBE, str(place / "secret" / "answers.txt"), str(SOLUTION), str(place / "outside" / "x.txt"), str(scratch)]
+    server = socket.create_server(("127.0.0.1", 0))  # a loopback service, as a gradebook server would be
+    cmd.append(str(server.getsockname()[1]))
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd="/")
         seen = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else None
@@ -191,7 +201,7 @@ def test_private_view_and_limits(name, place):
         assert (seen["memory"], seen["fsize"], seen["core"]) == ("MemoryError", "File too large", [0, 0]), seen
         assert seen["own"] and (work / "own.txt").read_text() == "x"
         if case.mode == "none":  # the control: the same program sees everything without isolation
-            assert seen["secret"] and seen["solution"] and seen["outside"], seen
+            assert seen["secret"] and seen["solution"] and seen["outside"] and seen["network"], seen
             return
         assert seen["uid"] == case.kernel_uid
         assert not seen["secret"], "a hidden folder was readable"
@@ -199,7 +209,9 @@ def test_private_view_and_limits(name, place):
         assert not seen["outside"] and not (place / "outside" / "x.txt").exists(), "it wrote outside its folder"
         assert seen["scratch"] and not scratch.exists(), "its scratch folder must be private"
         assert seen["pids"] <= 3, f"it sees {seen['pids']} processes"
+        assert not seen["network"], "it reached a service on the grader's loopback"
     finally:
+        server.close()
         scratch.unlink(missing_ok=True)
 
 
@@ -256,7 +268,8 @@ class Sandboxed(KernelManager):
         cmd = super().format_kernel_cmd(extra_arguments)
         return [sys.executable, "-m", "autograder.grading.sandbox", spec, "--", sys.executable, *cmd[1:]]
 
-km = Sandboxed(kernel_name="python3", connection_file=work + "/.kernel.json")
+# Unix sockets, as the grader's kernels use (the sandboxed kernel has no network)
+km = Sandboxed(kernel_name="python3", connection_file=work + "/.kernel.json", transport="ipc", ip=work + "/kernel-ipc")
 km.start_kernel(cwd=work, extra_arguments=["--HistoryManager.hist_file=:memory:"])
 kc = km.client()
 kc.start_channels()

@@ -7,14 +7,14 @@ file size with ``RLIMIT_FSIZE`` and core dumps with ``RLIMIT_CORE``, asks the OS
 kill the kernel when the grader dies (``PR_SET_PDEATHSIG``), and then starts the
 kernel in ``spec["cwd"]`` in one of three isolation modes (``spec["isolate"]``):
 
-- ``"namespaces"`` (the grader runs as root): new mount and PID namespaces made by
+- ``"namespaces"`` (the grader runs as root): new mount, PID and network namespaces made by
   this module, the private view below, and the kernel runs as an unprivileged user
   (``spec["uid"]``, no new privileges): it cannot undo the mounts, write to the
   course files or signal the grader. Process tree: launcher (waits, exits with the
   kernel's status) -> init (PID 1 of the namespace, reaps) -> kernel.
 - ``"bwrap"`` (any user, where unprivileged user namespaces are allowed): the same
   private view built by bubblewrap from the same spec lists; the kernel runs as the
-  invoking user, in new user, PID and IPC namespaces (no further user namespaces
+  invoking user, in new user, PID, IPC and network namespaces (no further user namespaces
   where bwrap can forbid them). Process tree: bwrap (this process, exec'd) ->
   bwrap's init (PID 1) -> kernel.
 - ``"none"``: limits only; the kernel replaces the launcher.
@@ -23,8 +23,11 @@ The private view (:func:`plan_view`): every file system is read-only except the
 kernel's folder and empty private ``/tmp``, ``/var/tmp`` and ``/dev/shm``; the
 course repository shows only the packages the kernel imports (no solutions, tests
 or git history), home folders are empty, submissions and results are hidden, and
-``/proc`` shows only the kernel's own processes. The network is shared: the kernel
-talks to the grader over loopback TCP. No new session is started, so
+``/proc`` shows only the kernel's own processes. The kernel gets a network namespace
+of its own (loopback only, down): it talks to the grader over Unix sockets in its own
+folder (see ``executor.start_kernel``) and cannot reach services on the grading
+machine (a course gradebook server, Jupyter, a Dask scheduler) or beyond. No new
+session is started, so
 jupyter_client's interrupt (SIGINT to the kernel's process group) still reaches the
 kernel; the launcher and bwrap ignore it. The kernel has no controlling terminal
 (jupyter_client starts it in a new session), so it cannot push input into one.
@@ -59,6 +62,7 @@ ENV_MODE = "AUTOGRADER_ISOLATION"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND = 32, 4096
 MS_REC = 1 << 14
@@ -257,7 +261,9 @@ def bwrap_command(spec: dict, cmd: list[str], bwrap: str) -> list[str]:
     """
     view = plan_view(spec, other_user=False)
     known = _bwrap_options(bwrap)
-    args = [bwrap, "--die-with-parent", "--unshare-user", "--unshare-pid", "--unshare-ipc"]
+    # no network: the kernel talks to the grader over Unix sockets in its own folder, and
+    # must not reach loopback services (a course gradebook server, Jupyter, a Dask scheduler)
+    args = [bwrap, "--die-with-parent", "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-net"]
     if "--disable-userns" in known:
         args.append("--disable-userns")
     # a fresh /dev (no host terminals) with the GPUs of the host in it
@@ -353,7 +359,8 @@ def launch(spec: dict, cmd: list[str]) -> None:
     os.environ.pop("JPY_PARENT_PID", None)
     if mode == "bwrap":
         _launch_bwrap(spec, cmd)
-    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID), "unshare")
+    # a network namespace of its own (loopback only, down): see bwrap_command
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET), "unshare")
     init = os.fork()
     if init == 0:  # PID 1 in the new namespace
         set_pdeathsig()
