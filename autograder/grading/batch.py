@@ -38,7 +38,7 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_runtime_dir
 
-from autograder.grading.options import REPO_ROOT, GradeOptions
+from autograder.grading.options import REPO_ROOT, GradeOptions, masked_url
 from autograder.grading.results import (
     fingerprint,
     result_path,
@@ -192,7 +192,7 @@ class Store:
 
     def not_in_gradebook(self, students: list[str]) -> list[str]:
         """Students with a stored result that did not go into this run's course gradebook."""
-        label = gradebook_label(self.opts.db_url)
+        label = masked_url(self.opts.db_url)
         return [s for s in students if self._stored(s).get("in_gradebook") != label]
 
     def catch_up(self, students: list[str]) -> None:
@@ -225,13 +225,10 @@ class Store:
             self.gradebook_errors.append(reason)
             self.log(f"warning: could not put {student} into the course gradebook ({reason})")
             return False
-        result["in_gradebook"] = gradebook_label(opts.db_url)
+        result["in_gradebook"] = masked_url(opts.db_url)
         return True
 
 
-def gradebook_label(db_url: str) -> str:
-    """``db_url`` without a password (stored with each result)."""
-    return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", db_url)
 
 
 def _release_dir(opts: GradeOptions) -> Path:
@@ -289,9 +286,9 @@ def grade(opts: GradeOptions, log: Any = print) -> dict[str, Any]:
     summary = {
         "assignment": opts.assignment, "students": len(students), "graded": len(store.seconds),
         "skipped": len(students) - len(todo), "workers": opts.workers, "scheduler": opts.scheduler,
-        "isolated_kernels": bool(isolate) and _mode_name(isolate) != "none",
-        "isolation": ", ".join(sorted(store.isolation)) or _mode_name(isolate),
-        "gradebook": gradebook_label(opts.db_url), "gradebook_errors": store.gradebook_errors,
+        "isolated_kernels": isolate != "none",
+        "isolation": ", ".join(sorted(store.isolation)) or isolate,
+        "gradebook": masked_url(opts.db_url), "gradebook_errors": store.gradebook_errors,
         "wall_seconds": round(time.monotonic() - t0, 2), "seconds_per_student": store.seconds,
         "options": opts.summary(),
     }
@@ -330,12 +327,6 @@ def prepare_course_folder(opts: GradeOptions) -> None:
     (root / source / opts.assignment).mkdir(parents=True, exist_ok=True)
 
 
-def _mode_name(isolate: Any) -> str:
-    if isinstance(isolate, str):
-        return isolate
-    return "namespaces" if isolate else "none"
-
-
 def _prepare_template(opts: GradeOptions, run_root: Path, slots: list[Any]) -> None:
     """The course template every worker copies, and the assignment in the course gradebook."""
     from autograder.grading.gradebook import ensure_assignment
@@ -355,7 +346,7 @@ def _prepare_template(opts: GradeOptions, run_root: Path, slots: list[Any]) -> N
         for slot in slots:
             slot.proc.kill()
         raise GradingError(f"could not record {opts.assignment!r} in the course gradebook "
-                           f"{gradebook_label(opts.db_url)}: {exc}") from None
+                           f"{masked_url(opts.db_url)}: {exc}") from None
     (run_root / "state" / "template.ready").touch()
 
 

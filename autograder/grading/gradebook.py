@@ -151,7 +151,9 @@ def _create_schema(db_url: str) -> None:
 
 
 def _label(db_url: str) -> str:
-    return make_url(db_url).render_as_string(hide_password=True)
+    from autograder.grading.options import masked_url
+
+    return masked_url(db_url)
 
 
 def _transaction(db_url: str, work: Callable[[Gradebook], T], create: bool = False, attempts: int = 4) -> T:

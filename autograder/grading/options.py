@@ -78,11 +78,9 @@ class GradeOptions:
 
     def summary(self) -> dict[str, Any]:
         """The options as JSON values (a password in ``db_url`` is masked)."""
-        import re
-
         d = asdict(self)
         if d.get("db_url"):
-            d["db_url"] = re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", d["db_url"])
+            d["db_url"] = masked_url(d["db_url"])
         return {k: str(v) if isinstance(v, Path) else v for k, v in d.items()}
 
 
@@ -122,6 +120,16 @@ def course_source_root(path: Path | None = COURSE_CONFIG) -> Path:
     cfg = load_course_config(path)
     root = Path(cfg.CourseDirectory.get("root", str(REPO_ROOT)))
     return (root / cfg.CourseDirectory.get("source_directory", "solutions")).resolve()
+
+
+def masked_url(db_url: str) -> str:
+    """``db_url`` with any password shown as ``***`` (for logs, ``run.json`` and results)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(db_url).render_as_string(hide_password=True)
+    except Exception:  # not a URL: nothing to hide that SQLAlchemy could find either
+        return db_url
 
 
 def course_gradebook(path: Path | None = COURSE_CONFIG) -> tuple[Path, str]:

@@ -70,6 +70,11 @@ class ReleaseInfo:
     def auto_max_score(self) -> float:
         return sum(n.auto_max_score for n in self.notebooks.values())
 
+    @property
+    def hidden_lines(self) -> list[str]:
+        """Every hidden-test line of the assignment (a page quoting one leaks hidden tests)."""
+        return [line for nb in self.notebooks.values() for c in nb.cells.values() for line in c.hidden_lines]
+
 
 def hidden_test_lines(source: str, min_length: int = 12) -> list[str]:
     """Distinctive lines inside ``BEGIN/END HIDDEN TESTS`` regions (used to detect leaks)."""

@@ -30,7 +30,7 @@ from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
-from autograder.grading import executor, feedback
+from autograder.grading import executor, feedback, sandbox
 from autograder.grading.options import (
     REPO_ROOT,
     STATUS_PRIORITY,
@@ -151,7 +151,7 @@ class Worker:
         self.outbox = self.root / "outbox"
         shutil.rmtree(self.outbox, ignore_errors=True)
         result = new_result(student, a, self.info, fingerprint)
-        result["isolation"] = self.isolate if isinstance(self.isolate, str) else ("namespaces" if self.isolate else "none")
+        result["isolation"] = sandbox.mode_name(self.isolate)
         snapshot = None
         insp = inspect_submission(folder, self.info)
         if insp.status:
@@ -216,7 +216,7 @@ class Worker:
         tests is not written. Returns the notebook names rendered."""
         from nbconvert import HTMLExporter
 
-        hidden = [line for nb in self.info.notebooks.values() for c in nb.cells.values() for line in c.hidden_lines]
+        hidden = self.info.hidden_lines
         exporter = HTMLExporter(template_name="lab")
         shown = set()
         for name, nb in insp.notebooks.items():
@@ -374,7 +374,7 @@ class Worker:
             self._write_plain_feedback(student, result)
             return leaks
         dest.mkdir(parents=True, exist_ok=True)
-        hidden = [line for nb in self.info.notebooks.values() for c in nb.cells.values() for line in c.hidden_lines]
+        hidden = self.info.hidden_lines
         for html_path in (self.root / "feedback" / student / a).glob("*.html"):
             text = html_path.read_text(encoding="utf-8")
             if feedback.leaked_lines(text, hidden):  # never hand out a page that still quotes hidden tests
