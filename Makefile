@@ -30,8 +30,12 @@ $(STAMP): requirements.lock pyproject.toml
 demo: setup
 	$(BIN)/python -m autograder demo --out out/demo
 
+# Two pytest workers (pytest-xdist): each test file stays on one worker, and each assignment's
+# harness gets a worker of its own (see tests/conftest.py). TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"

@@ -254,6 +254,17 @@ def test_assignment_has_a_grading_module_with_full_tables(name: str) -> None:
     assert len(names) == len(set(names)), f"{name}: table entries need distinct names"
 
 
+MAX_MODULE_LINES = 250
+
+
+def test_grading_modules_stay_small() -> None:
+    """Each file of ``autograder/assignments/`` holds what is particular to one assignment, in under
+    250 lines; a large assignment splits into ``<name>_reference.py``, ``<name>_tables.py``, ... ."""
+    sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in (ROOT / "autograder" / "assignments").glob("*.py")}
+    too_long = {name: n for name, n in sizes.items() if n >= MAX_MODULE_LINES}
+    assert not too_long, f"grading modules of {MAX_MODULE_LINES} lines or more: {too_long}"
+
+
 @pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_hidden_modules_are_imported_only_in_hidden_tests(name: str) -> None:
     _, student_path = _paths(name)

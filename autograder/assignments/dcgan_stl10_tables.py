@@ -69,14 +69,12 @@ LIBRARY_COPIES = [
     library_copy("Generator subclasses the kit's DCGANGenerator", rewrite("generator", '''
 from gan_utils.models.dcgan import DCGANGenerator
 
-
 class Generator(DCGANGenerator):
     def __init__(self, z_dim: int = 100, width: int = 128, out_channels: int = 3) -> None:
         super().__init__(z_dim=z_dim, out_channels=out_channels, width=width)
 '''), fails=G_TESTS),
     library_copy("gradient_penalty aliases the kit's", rewrite("gradient_penalty", '''
 from gan_utils.losses import gradient_penalty as gp
-
 
 def gradient_penalty(critic, real, fake, eps=None):
     return gp(critic, real, fake)
@@ -86,17 +84,14 @@ from gan_utils.models.upsample import UpsampleBlock
 
 UPSAMPLE_MODES = ("convtranspose", "nearest", "bilinear")
 
-
 class Upsample2x(UpsampleBlock):
     pass
 '''), fails={"test_upsample_shapes", "test_upsample_layers"}),
     library_copy("module alias for the WGAN critic loss", rewrite("wgan_losses", '''
 import gan_utils.losses as L
 
-
 def wgan_critic_loss(real_scores, fake_scores):
     return L.wgan_critic_loss(real_scores, fake_scores)
-
 
 def wgan_generator_loss(fake_scores):
     return -fake_scores.mean()
@@ -150,7 +145,6 @@ def bce_with_logits_loss(real_logits, fake_logits):
     return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
             + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
 
-
 def discriminator_step(G, D, opt_d, real, z, loss_fn=bce_with_logits_loss) -> float:
     with torch.no_grad():
         fake = G(z)
@@ -164,7 +158,6 @@ SOFTPLUS_G_STEP = '''
 def softplus_generator_loss(fake_logits):
     return F.softplus(-fake_logits).mean()
 
-
 def generator_step(G, D, opt_g, z, loss_fn=softplus_generator_loss) -> float:
     opt_g.zero_grad(set_to_none=True)
     loss = loss_fn(D(G(z)))
@@ -174,7 +167,6 @@ def generator_step(G, D, opt_g, z, loss_fn=softplus_generator_loss) -> float:
 '''
 NN_UPSAMPLE = '''
 UPSAMPLE_MODES = ("convtranspose", "nearest", "bilinear")
-
 
 class Upsample2x(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, mode: str = "convtranspose") -> None:
@@ -235,14 +227,12 @@ VARIANTS = [
 def lsgan_discriminator_loss(real_scores, fake_scores):
     return F.mse_loss(real_scores, torch.ones_like(real_scores)) + F.mse_loss(fake_scores, torch.zeros_like(fake_scores))
 
-
 def lsgan_generator_loss(fake_scores):
     return F.mse_loss(fake_scores, torch.ones_like(fake_scores))
 ''')),
     variant("WGAN losses with torch.mean", edit("wgan_losses", "return -fake_scores.mean()", "return -torch.mean(fake_scores)")),
     variant("clipping through p.data", rewrite("wgan_clip", '''
 WGAN_CLIP = 5e-2
-
 
 def clip_weights(module, clip):
     for p in module.parameters():

@@ -16,7 +16,7 @@ says what was expected and what came.
 - :mod:`.core`: the grading environment (originals of torch functions, tamper guard,
   :func:`checked`, :func:`call_student`);
 - :mod:`.tensors`, :mod:`.losses`, :mod:`.models`, :mod:`.training`: the checks;
-- :mod:`.toys`: tiny models for step checks;
+- :mod:`.toys`: tiny models and toy class images for step checks;
 - :mod:`.ownership`: tripwires on the kit's finished references;
 - :mod:`.assignment`: what an assignment's grading module declares (slips, variants,
   library copies) and the ``hidden_checks`` decorator.
@@ -58,7 +58,7 @@ from autograder.checks.tensors import (
     check_shapes,
     compare_close,
 )
-from autograder.checks.toys import TinyDiscriminator, TinyGenerator
+from autograder.checks.toys import TinyDiscriminator, TinyGenerator, toy_class_images
 from autograder.checks.training import (
     check_smoke_training,
     check_step,
@@ -108,6 +108,7 @@ __all__ = [
     "slip",
     "snapshot",
     "swapped_in",
+    "toy_class_images",
     "variant",
 ]
 
@@ -115,9 +116,9 @@ __all__ = [
 def _watch_self() -> None:
     import sys
 
-    from autograder.checks import assignment, losses, models, ownership, tensors, training
+    from autograder.checks import assignment, losses, models, ownership, tensors, toys, training
 
-    for module in (tensors, losses, models, training, ownership, assignment):
+    for module in (tensors, losses, models, training, ownership, assignment, toys):
         core.watch_functions(module)
     core.watch_module(sys.modules[__name__])
     core.watch_references()

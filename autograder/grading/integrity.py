@@ -29,7 +29,7 @@ CHECK_NAMES: tuple[str, ...] = (
     "check_shapes", "check_smoke_training", "check_step", "check_step_updates_only", "checked",
     "compare_close", "core", "edit", "fail", "grading_device", "hidden_checks", "library_copy",
     "make_logit_cases", "max_param_diff", "own_work", "rewrite", "slip", "snapshot", "swapped_in",
-    "variant",
+    "toy_class_images", "variant",
 )
 WATCHED_MODULES: tuple[str, ...] = (
     "builtins", "sys", "math", "torch", "torch.nn", "torch.nn.functional", "torch.autograd",
