@@ -40,8 +40,9 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
 
+# JupyterLab on the student notebooks: the kit's kernel, no news or update pop-ups (course/lab_settings).
 lab: setup
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab --LabApp.app_settings_dir=$(CURDIR)/course/lab_settings notebooks
 
 lint: setup
 	$(BIN)/ruff check gan_utils autograder tests benchmarks

@@ -7,7 +7,7 @@ Starts ``jupyter lab`` on loopback with a token in COURSE (formgrader reads the
 one), opens the assignment's submission list and the first submission's manual-grading
 view, and writes ``submissions.png`` and ``grading.png``. It needs Debian's ``chromium``
 (``scripts/setup_system.sh``) and Playwright's Python package
-(``pip install -e '.[browser]'``; Playwright's own browser download is not used).
+(``playwright``, in requirements.lock; Playwright's own browser download is not used).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        print("error: Playwright is not installed: pip install -e '.[browser]'", file=sys.stderr)
+        print("error: Playwright is not installed: pip install -r requirements.lock", file=sys.stderr)
         return 2
     course = args.course.resolve()
     if not (course / "nbgrader_config.py").exists():

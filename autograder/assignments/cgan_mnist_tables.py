@@ -40,7 +40,7 @@ T_GS, T_GL, T_DS, T_DLL = "test_generator_shapes", "test_generator_uses_label", 
     "test_discriminator_label_and_logits"
 T_DLOSS, T_GLOSS, T_STABLE = "test_discriminator_loss", "test_generator_loss", "test_losses_stable"
 T_DSTEP, T_GSTEP, T_SMOKE = "test_d_step", "test_g_step", "test_training_smoke"
-SOLUTION_FIGURES = 4  # real digits, loss curves, snapshots, the 10x10 grid
+SOLUTION_FIGURES = 5  # real digits, loss curves, snapshots, the 10x10 grid, the latent explorer (static)
 _SIGNATURES = {"discriminator_loss": "real_logits, fake_logits", "generator_loss": "fake_logits",
                "d_step": "G, D, opt_d, real, labels, z", "g_step": "G, D, opt_g, labels, z"}
 
