@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export MPLBACKEND ?= Agg
 
-.PHONY: setup system demo test test-fast lab lint release bench clean
+.PHONY: setup system demo test test-fast lab book lint release bench clean
 
 setup: system $(STAMP)
 
@@ -39,6 +39,10 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
+
+# Every solution notebook run in cpu mode (a laptop: up to ~10 min each) and rendered to out/book/.
+book: setup
+	$(BIN)/python scripts/make_book.py --mode cpu --out out/book
 
 # JupyterLab on the student notebooks: the kit's kernel, no news or update pop-ups (course/lab_settings).
 lab: setup
