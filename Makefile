@@ -32,10 +32,11 @@ demo: setup
 
 # Two pytest workers (pytest-xdist): each test file stays on one worker, and each assignment's
 # harness gets a worker of its own (see tests/conftest.py). TEST_WORKERS=0 runs in one process.
+# Every solution notebook also runs top to bottom through nbval (quick mode), as a reader runs it.
 TEST_WORKERS ?= 2
 
 test: setup
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	GAN_COURSE_MODE=quick $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup tests --nbval-lax solutions
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
