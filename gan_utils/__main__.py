@@ -5,6 +5,8 @@ Commands:
           a 6x6 sample grid and a loss curve (what ``make demo`` runs)
   train   train a recipe (cgan_mnist, dcgan, wgan_gp, vae, sr)
   sample  draw images from a checkpoint into an .npz file
+  eval    sample-quality metrics (FID, KID, IS, ...) of a checkpoint or .npz,
+          as one JSON line tagged with the feature extractor
   data    show which dataset a name resolves to (real or offline fallback)
 """
 
@@ -34,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
         _missing(sub, "sample", f"sampling is unavailable: {err}")
     else:
         train_cli.register(sub)
+    try:
+        from gan_utils.metrics import cli as metrics_cli
+    except ImportError as err:
+        _missing(sub, "eval", f"evaluation is unavailable: {err}")
+    else:
+        metrics_cli.register(sub)
     _register_data(sub)
     return parser
 

@@ -58,6 +58,7 @@ def frechet_distance(
     sigma2: ArrayLike,
     eps: float = 1e-6,
     imag_tol: float = 1e-3,
+    method: str = "sqrtm",
 ) -> float:
     """Squared Frechet distance between ``N(mu1, sigma1)`` and ``N(mu2, sigma2)``.
 
@@ -68,6 +69,13 @@ def frechet_distance(
             square root is not finite.
         imag_tol: largest imaginary part of ``diag(sqrtm(sigma1 @ sigma2))``
             tolerated as round-off.
+        method: how ``tr((sigma1 sigma2)^(1/2))`` is computed. ``"sqrtm"``
+            (default): scipy's ``sqrtm`` of the product, pytorch-fid's way.
+            ``"eigh"``: the square roots of the eigenvalues of the symmetric
+            ``L^T sigma2 L`` (``sigma1 = L L^T``), which equal those of
+            ``sigma1 sigma2`` (negative round-off clipped to 0): the same number
+            for PSD inputs, real by construction, no ``eps`` needed, and many
+            times faster for 2048-d Inception statistics.
 
     Returns:
         The distance as a Python float (``>= 0`` up to round-off). Computed in
@@ -87,6 +95,10 @@ def frechet_distance(
             raise ValueError(f"{name} contains NaN or inf")
 
     diff = mu1 - mu2
+    if method == "eigh":
+        return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * _trace_sqrt_product_eigh(sigma1, sigma2))
+    if method != "sqrtm":
+        raise ValueError(f"method must be 'sqrtm' or 'eigh', got {method!r}")
     with warnings.catch_warnings():
         # scipy warns about singular products; the finiteness check below decides what to do
         warnings.simplefilter("ignore", linalg.LinAlgWarning)
@@ -107,6 +119,25 @@ def frechet_distance(
             raise ValueError(f"sqrtm(sigma1 @ sigma2) has an imaginary part of {max_imag:.3g} > {imag_tol:g}: the covariances are not valid PSD matrices")
         covmean = covmean.real
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
+
+
+def _trace_sqrt_product_eigh(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
+    """``tr((S1 S2)^(1/2))`` for symmetric PSD ``S1``, ``S2`` from symmetric eigenvalues only.
+
+    With ``S1 = L L^T`` (Cholesky; for a singular ``S1`` its PSD square root
+    from ``eigh`` instead), ``S1 S2`` is similar to the symmetric PSD
+    ``L^T S2 L``: the same non-negative eigenvalues, whose square roots sum to
+    the trace. Computed with torch's float64 LAPACK (faster than scipy's here).
+    """
+    s1 = torch.from_numpy(0.5 * (sigma1 + sigma1.T))
+    s2 = torch.from_numpy(0.5 * (sigma2 + sigma2.T))
+    factor, info = torch.linalg.cholesky_ex(s1)
+    if int(info) != 0:  # not positive definite: use the PSD square root
+        w, v = torch.linalg.eigh(s1)
+        factor = (v * w.clamp_min(0.0).sqrt()) @ v.T
+    inner = factor.T @ s2 @ factor
+    lam = torch.linalg.eigvalsh(0.5 * (inner + inner.T))
+    return float(lam.clamp_min(0.0).sqrt().sum())
 
 
 def feature_statistics(features: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
