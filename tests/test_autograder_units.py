@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -200,7 +201,11 @@ def test_sandbox_private_view(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     os.chown(work, sandbox.NOBODY, sandbox.NOBODY)
-    for p in (tmp_path, tmp_path.parent, tmp_path.parent.parent):
+    # nobody must be able to walk down to tmp_path (pytest's base folder is private; under
+    # pytest-xdist it is one level deeper)
+    for p in (tmp_path, *tmp_path.parents):
+        if p == Path(tempfile.gettempdir()) or p == p.parent:
+            break
         p.chmod(p.stat().st_mode | 0o001)
     proc = _launch(tmp_path, {
         "isolate": True, "cwd": str(work), "hide": [str(secret)], "masks": [str(REPO_ROOT)],
