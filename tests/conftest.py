@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("MPLBACKEND", "Agg")
-os.environ.setdefault("GAN_COURSE_MODE", "quick")
+import pytest
+import torch
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+# MPLBACKEND=Agg and GAN_COURSE_MODE=quick are set by the repository's conftest.py, loaded first.
 
 # One thread per worker when pytest-xdist runs several (they share the cores).
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
