@@ -20,6 +20,7 @@ from gan_utils.recipes.cgan_mnist import (
     run_demo,
     same_label_pairs,
 )
+from gan_utils.train.results import FakeBatch
 
 
 def test_same_label_pairs_are_disjoint_and_maximal():
@@ -113,10 +114,16 @@ def test_generator_step_logs_and_uses_the_mode_seeking_term(tmp_path):
                        aux_weight=0.0, model={"g_channels": 8, "d_channels": 4}, log_every=1)
     logits = torch.tensor([0.5, -1.0])
     fake, z = torch.zeros(2, 1, 28, 28), torch.randn(2, 64)
-    terms = off.generator_objective(logits, fake, (z, torch.tensor([1, 1])))
-    torch.testing.assert_close(terms["loss_g"], torch.nn.functional.softplus(-logits).mean())
-    terms_on = trainer.generator_objective(logits, fake + torch.arange(2.0).view(2, 1, 1, 1), (z, torch.tensor([1, 1])))
-    assert float(terms_on["loss_g"].detach()) > float(terms["loss_g"].detach())
+    same_digit = FakeBatch(images=fake, inputs=z, labels=torch.tensor([1, 1]))
+    objective = off.generator_objective(logits, same_digit, fake)
+    torch.testing.assert_close(objective.loss, torch.nn.functional.softplus(-logits).mean())
+    off_terms = off.generator_extra_terms(logits, same_digit, fake)
+    assert off_terms["mode_seeking"].weight == 0.0 and off_terms["aux_g"].weight == 0.0
+    spread = FakeBatch(images=fake + torch.arange(2.0).view(2, 1, 1, 1), inputs=z, labels=torch.tensor([1, 1]))
+    on_terms = trainer.generator_extra_terms(logits, spread, fake)
+    assert on_terms["mode_seeking"].weight == 0.3
+    torch.testing.assert_close(on_terms["mode_seeking"].value, mode_seeking_term(spread.images, z, spread.labels))
+    assert float(on_terms["mode_seeking"].value) > 0
 
 
 def test_run_demo_tiny_budget_writes_the_figures(tmp_path):
@@ -149,7 +156,10 @@ def test_auxiliary_classifier_terms():
     history = trainer.train()
     # ten classes, an untrained head: cross-entropy near log(10) on both sides
     assert all(abs(v - np.log(10)) < 0.5 for v in history["aux_d"] + history["aux_g"])
-    # the D-side term is the head's cross-entropy on real labels, weighted
+    # the D-side term is the head's cross-entropy on real labels, weighted by aux_weight; not a penalty
     real, labels = _digits(32).tensors
-    expected = 0.5 * torch.nn.functional.cross_entropy(trainer.discriminator.classify(real), labels)
-    torch.testing.assert_close(trainer.penalty(real, real, labels), expected)
+    fake = FakeBatch(images=real, inputs=torch.randn(32, 64), labels=labels)
+    term = trainer.discriminator_extra_terms(real, labels, fake)["aux_d"]
+    expected = torch.nn.functional.cross_entropy(trainer.discriminator.classify(real), labels)
+    torch.testing.assert_close(term.value, expected)
+    assert term.weight == 0.5 and trainer.penalty(real, real, labels) is None

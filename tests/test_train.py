@@ -48,12 +48,13 @@ def test_generator_learns_a_single_image() -> None:
 def test_d_step_changes_only_d_and_g_step_only_g(reuse_fake: bool) -> None:
     trainer = make({"reuse_fake": reuse_fake})
     G0, D0 = snapshot(trainer.generator), snapshot(trainer.discriminator)
-    *_, fake, real, labels, ctx = trainer.d_step(keep_graph=reuse_fake)
+    d = trainer.d_step(keep_graph=reuse_fake)
     G1, D1 = snapshot(trainer.generator), snapshot(trainer.discriminator)
     assert same(G0, G1), "the D step changed the generator"
     assert all_changed(D0, D1), "the D step did not update every discriminator parameter"
     assert all(p.grad is None for p in trainer.generator.parameters()), "the D step sent gradients into G"
-    trainer.g_step(fake if reuse_fake else None, real, labels, ctx)
+    assert d.fake.images.requires_grad == reuse_fake, "keep_graph decides whether the fakes carry G's graph"
+    trainer.g_step(d.real, d.labels, d.fake if reuse_fake else None)
     G2, D2 = snapshot(trainer.generator), snapshot(trainer.discriminator)
     assert same(D1, D2), "the G step changed the discriminator"
     assert all_changed(G1, G2), "the G step did not update every generator parameter"
@@ -121,9 +122,9 @@ def test_logged_scores_are_probabilities_for_bce_and_raw_for_wgan() -> None:
 
 def test_generator_gradient_norm_matches_a_direct_computation() -> None:
     trainer = make({"reuse_fake": True})
-    *_, fake, real, labels, ctx = trainer.d_step(keep_graph=True)
+    d = trainer.d_step(keep_graph=True)
     g0 = snapshot(trainer.generator)
-    _, gnorm = trainer.g_step(fake, real, labels, ctx)
+    gnorm = trainer.g_step(d.real, d.labels, d.fake).grad_norm
     expected = torch.sqrt(sum((p.grad**2).sum() for p in trainer.generator.parameters()))
     torch.testing.assert_close(gnorm, expected)
     assert not same(g0, snapshot(trainer.generator))

@@ -12,7 +12,7 @@ minimise, averaged over the batch::
     d_loss = discriminator_loss("wgan", D(real), D(fake)) + 10 * gradient_penalty(D, real, fake)
 
 Modules: :mod:`.gan`, :mod:`.penalties`, :mod:`.vae`, :mod:`.likelihood`,
-:mod:`.moments`, :mod:`.gdpp`, :mod:`.reconstruction`.
+:mod:`.moments`, :mod:`.gdpp`, :mod:`.reconstruction`, :mod:`.mode_seeking`.
 """
 
 from gan_utils.losses.gan import (
@@ -39,6 +39,7 @@ from gan_utils.losses.likelihood import (
     log_mean_exp,
     uniform_dequantize,
 )
+from gan_utils.losses.mode_seeking import mode_seeking_term, same_label_pairs
 from gan_utils.losses.moments import MomentLoss, latent_moment_loss, latent_moments
 from gan_utils.losses.penalties import (
     clip_weights_,
@@ -113,6 +114,9 @@ __all__ = [
     "MomentLoss",
     "latent_moments",
     "latent_moment_loss",
+    # mode seeking
+    "mode_seeking_term",
+    "same_label_pairs",
     # gdpp
     "GDPPLoss",
     "dpp_kernel",

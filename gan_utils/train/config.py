@@ -8,8 +8,9 @@ True
 'wgan'
 
 ``BaseTrainConfig`` holds what every trainer shares (budget, device, AMP,
-cadences); :class:`GANTrainConfig`, :class:`SRTrainConfig` and
-:class:`VAETrainConfig` add their own fields.
+cadences); :class:`GANTrainConfig` (and its conditional extension
+:class:`CGANTrainConfig`), :class:`SRTrainConfig` and :class:`VAETrainConfig`
+add their own fields.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "AMP_MODES",
     "LOSS_KINDS",
     "BaseTrainConfig",
+    "CGANTrainConfig",
     "GANTrainConfig",
     "SRTrainConfig",
     "VAETrainConfig",
@@ -189,6 +191,33 @@ class GANTrainConfig(BaseTrainConfig):
             raise ValueError(f"clip must be positive or None, got {self.clip!r}")
         if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) or None, got {self.ema_decay!r}")
+
+
+@dataclass
+class CGANTrainConfig(GANTrainConfig):
+    """Conditional GAN with extras (:class:`gan_utils.train.ConditionalGANTrainer`).
+
+    Attributes:
+        mode_seeking: weight of :func:`gan_utils.losses.mode_seeking_term` in G's loss (0 = off).
+        ema_rampup: ramp the EMA decay up as ``min(ema_decay, (1 + t) / (10 + t))``
+            (:class:`gan_utils.train.ema.RampedEMA`).
+        aux_weight: AC-GAN weight: D's auxiliary head is fitted to the real
+            labels (cross-entropy) and G is asked to make it predict the
+            requested label on fakes (needs a discriminator with ``classify``; 0 = off).
+    """
+
+    mode_seeking: float = 0.3
+    ema_rampup: bool = True
+    aux_weight: float = 0.0
+
+    kind: ClassVar[str] = "cgan"
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.mode_seeking >= 0:
+            raise ValueError(f"mode_seeking must be >= 0, got {self.mode_seeking!r}")
+        if not self.aux_weight >= 0:
+            raise ValueError(f"aux_weight must be >= 0, got {self.aux_weight!r}")
 
 
 @dataclass

@@ -6,7 +6,8 @@ After every optimiser step::
 
 Buffers (BatchNorm running statistics, spectral-norm vectors) are copied from
 the model by default, as StyleGAN does; ``average_buffers=True`` averages the
-floating-point ones too.
+floating-point ones too. :class:`RampedEMA` ramps the decay up from 0.1 so the
+average forgets the random initial weights within a few hundred updates.
 
 >>> G = torch.nn.Linear(2, 2)
 >>> ema = EMA(G, decay=0.99)
@@ -23,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["EMA", "unwrap_model"]
+__all__ = ["EMA", "RampedEMA", "unwrap_model"]
 
 
 def unwrap_model(module: nn.Module) -> nn.Module:
@@ -85,3 +86,21 @@ class EMA:
         self.decay = float(state["decay"])
         self.num_updates = int(state["num_updates"])
         self.module.load_state_dict(state["module"])
+
+
+class RampedEMA(EMA):
+    """EMA whose decay ramps up: ``min(decay, (1 + n) / (10 + n))`` at update ``n``.
+
+    Early on the average follows the model closely (decay 0.1, 0.17, ...), so
+    it is not dragged back to the random initial weights; the ceiling
+    ``decay`` is reached after ``~10 / (1 - decay)`` updates.
+    """
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        ceiling = self.decay
+        self.decay = min(ceiling, (1.0 + self.num_updates) / (10.0 + self.num_updates))
+        try:
+            super().update(model)
+        finally:
+            self.decay = ceiling

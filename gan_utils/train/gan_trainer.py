@@ -26,6 +26,21 @@ Logged every step (moved to the host every ``log_every`` steps): ``loss_d``,
 ``loss_g``, ``d_real`` and ``d_fake`` (mean ``sigmoid(logit)`` for the BCE
 losses, mean raw score otherwise) and ``g_grad_norm`` (total L2 norm of G's
 gradient, after unscaling).
+
+Hooks for subclasses, one question each (results in :mod:`gan_utils.train.results`):
+
+* :meth:`GANTrainer.generator_input` - what G consumes for a real batch (latents; SR: degraded images);
+* :meth:`GANTrainer.penalty` - the critic penalties (WGAN-GP, R1);
+* :meth:`GANTrainer.discriminator_extra_terms` / :meth:`GANTrainer.generator_extra_terms` -
+  extra named :class:`~gan_utils.train.results.WeightedTerm` s of D's / G's loss
+  (auxiliary classifier, mode seeking); the trainer adds ``weight * value`` and logs
+  ``value`` under the term's name (which must be in ``log_keys``);
+* :meth:`GANTrainer.generator_objective` - G's main loss and its named parts
+  (an :class:`~gan_utils.train.results.Objective`);
+* :meth:`GANTrainer.make_ema` - the weight average of G to keep.
+
+:meth:`GANTrainer.d_step` returns a :class:`~gan_utils.train.results.DStepResult`,
+:meth:`GANTrainer.g_step` a :class:`~gan_utils.train.results.GStepResult`.
 """
 
 from __future__ import annotations
@@ -48,6 +63,8 @@ from gan_utils.train.config import GANTrainConfig
 from gan_utils.train.distributed import DistContext
 from gan_utils.train.ema import EMA
 from gan_utils.train.loop import TrainerBase
+from gan_utils.train.results import DStepResult, FakeBatch, GStepResult, Objective, WeightedTerm
+from gan_utils.train.sampling import eval_mode, sample_from
 
 __all__ = ["GANTrainer"]
 
@@ -97,13 +114,14 @@ class GANTrainer(TrainerBase):
         self.d_train = self.wrap(self.discriminator)
         self.d_frozen = self.wrap(self.discriminator, ddp=False)
         # after wrapping: DDP has broadcast rank 0's weights, so every rank's EMA starts equal
-        self.ema = EMA(self.generator, config.ema_decay) if config.ema_decay is not None else None
+        self.ema = self.make_ema()
         self._d_trainable = [p for p in self.discriminator.parameters() if p.requires_grad]
         self._g_trainable = [p for p in self.generator.parameters() if p.requires_grad]
         self._labels_checked = False
+        self._log_keys_checked = False
         self.setup_inputs()
 
-    # -- what G consumes (overridden by SRTrainer) ---------------------------------------------
+    # -- set-up (SRTrainer overrides setup_inputs) -----------------------------------------------
     def setup_inputs(self) -> None:
         """Resolve latent size / conditioning and draw the fixed sample batch."""
         cfg = self.config
@@ -125,35 +143,27 @@ class GANTrainer(TrainerBase):
         n = cfg.n_fixed_samples if self.fixed_labels is None else len(self.fixed_labels)
         self.fixed_noise = torch.randn(n, self.z_dim, generator=g).to(self.device)
 
-    def fake_batch(self, real: torch.Tensor, labels: torch.Tensor | None, grad: bool) -> tuple[torch.Tensor, Any]:
-        """Fakes for a batch the size of ``real`` and the context the G loss needs.
+    def make_ema(self) -> EMA | None:
+        """The weight average of G kept during training (``None`` when ``ema_decay`` is off)."""
+        decay = self.config.ema_decay
+        return EMA(self.generator, decay) if decay is not None else None
+
+    # -- hooks: one question each ------------------------------------------------------------------
+    def generator_input(self, real: torch.Tensor) -> torch.Tensor:
+        """What G consumes for a batch like ``real``: latents ``z`` ``(N, z_dim)`` from the trainer's noise.
 
         Latents are drawn for the global batch and sliced by rank, so distributed
         training sees the same noise as one process with the whole batch.
         """
         n = real.shape[0]
-        z = self.rank_slice(self.randn(n * self.dist.world_size, self.z_dim))
+        return self.rank_slice(self.randn(n * self.dist.world_size, self.z_dim))
+
+    def fake_batch(self, real: torch.Tensor, labels: torch.Tensor | None, grad: bool) -> FakeBatch:
+        """Fakes for a batch like ``real`` (for its ``labels`` when conditional), with G's graph if ``grad``."""
+        inputs = self.generator_input(real)
         with torch.set_grad_enabled(grad), self.autocast():
-            fake = self.g_train(z, labels) if self.conditional else self.g_train(z)
-        return fake, None
-
-    def generator_objective(self, fake_logits: torch.Tensor, fake: torch.Tensor, ctx: Any) -> dict[str, torch.Tensor]:
-        """``{"loss_g": ...}`` (plus extra terms to log) from D's logits on the fakes."""
-        return {"loss_g": generator_loss(self.config.loss, fake_logits)}
-
-    # -- steps -----------------------------------------------------------------------------------
-    def _d_args(self, labels: torch.Tensor | None) -> tuple:
-        return (labels,) if self.conditional else ()
-
-    def _check_labels(self, labels: torch.Tensor | None) -> torch.Tensor:
-        if labels is None:
-            raise ValueError("conditional training needs (images, labels) batches, got images only")
-        if not self._labels_checked:  # one host sync, first batch only
-            lo, hi = int(labels.min()), int(labels.max())
-            if lo < 0 or hi >= self.num_classes:
-                raise ValueError(f"labels must lie in [0, {self.num_classes}), got values in [{lo}, {hi}]")
-            self._labels_checked = True
-        return labels.long()
+            images = self.g_train(inputs, labels) if self.conditional else self.g_train(inputs)
+        return FakeBatch(images=images, inputs=inputs, labels=labels)
 
     def penalty(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
         """WGAN-GP and R1 terms (weighted), computed in float32 on the plain discriminator."""
@@ -176,51 +186,104 @@ class GANTrainer(TrainerBase):
                 total = total + 0.5 * cfg.r1_gamma * r1_penalty(critic, real)
         return total
 
-    def d_step(self, keep_graph: bool) -> tuple[torch.Tensor, ...]:
-        """One discriminator update; returns (loss, real_logits, fake_logits, fake, real, labels, ctx)."""
+    def discriminator_extra_terms(self, real: torch.Tensor, labels: torch.Tensor | None,
+                                  fake: FakeBatch) -> dict[str, WeightedTerm]:
+        """Extra D loss terms by name (e.g. an auxiliary classifier); each is logged under its name.
+
+        Called after :meth:`penalty`, outside autocast; D's parameters are trainable.
+        The names must be in :attr:`log_keys`. Default: none.
+        """
+        return {}
+
+    def generator_objective(self, fake_logits: torch.Tensor, fake: FakeBatch, real: torch.Tensor) -> Objective:
+        """G's main loss from D's logits on the fakes (``real``: the real batch of this step)."""
+        return Objective(generator_loss(self.config.loss, fake_logits))
+
+    def generator_extra_terms(self, fake_logits: torch.Tensor, fake: FakeBatch,
+                              real: torch.Tensor) -> dict[str, WeightedTerm]:
+        """Extra G loss terms by name (e.g. mode seeking); each is logged under its name.
+
+        Called under autocast with D frozen (gradients reach only G). The names
+        must be in :attr:`log_keys`. Default: none.
+        """
+        return {}
+
+    # -- steps -----------------------------------------------------------------------------------
+    def _d_args(self, labels: torch.Tensor | None) -> tuple:
+        return (labels,) if self.conditional else ()
+
+    def _check_labels(self, labels: torch.Tensor | None) -> torch.Tensor:
+        if labels is None:
+            raise ValueError("conditional training needs (images, labels) batches, got images only")
+        if not self._labels_checked:  # one host sync, first batch only
+            lo, hi = int(labels.min()), int(labels.max())
+            if lo < 0 or hi >= self.num_classes:
+                raise ValueError(f"labels must lie in [0, {self.num_classes}), got values in [{lo}, {hi}]")
+            self._labels_checked = True
+        return labels.long()
+
+    @staticmethod
+    def _add_terms(total: torch.Tensor | None, terms: dict[str, WeightedTerm],
+                   logged: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """``total + sum(weight * value)`` over the weighted terms; their values go into ``logged``."""
+        for name, term in terms.items():
+            logged[name] = term.value.detach()
+            if term.weight:
+                weighted = term.weight * term.value
+                total = weighted if total is None else total + weighted
+        return total
+
+    def d_step(self, keep_graph: bool = False) -> DStepResult:
+        """One discriminator update on a new real batch (``keep_graph``: keep G's graph in the fakes)."""
         cfg = self.config
         real, labels = self.next_batch()
         labels = self._check_labels(labels) if self.conditional else None
-        fake, ctx = self.fake_batch(real, labels, grad=keep_graph)
+        fake = self.fake_batch(real, labels, grad=keep_graph)
         with self.autocast():
             real_logits = self.d_train(real, *self._d_args(labels))
-            fake_logits = self.d_train(fake.detach(), *self._d_args(labels))
+            fake_logits = self.d_train(fake.images.detach(), *self._d_args(labels))
             loss = discriminator_loss(cfg.loss, real_logits, fake_logits)
-        penalty = self.penalty(real, fake, labels)
-        if penalty is not None:
-            loss = loss + penalty
+        logged: dict[str, torch.Tensor] = {}
+        # penalties and extra terms are summed first, then added: the order of float sums of earlier runs,
+        # so seeded runs reproduce them bit for bit
+        extra = self._add_terms(self.penalty(real, fake.images, labels),
+                                self.discriminator_extra_terms(real, labels, fake), logged)
+        if extra is not None:
+            loss = loss + extra
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler_d.scale(loss).backward()
         self.scaler_d.step(self.opt_d)
         self.scaler_d.update()
         if cfg.clip is not None:
             clip_weights_(self.discriminator, cfg.clip)
-        return loss.detach(), real_logits.detach(), fake_logits.detach(), fake, real, labels, ctx
+        return DStepResult(loss=loss.detach(), real_logits=real_logits.detach(), fake_logits=fake_logits.detach(),
+                           real=real, labels=labels, fake=fake, terms=logged)
 
-    def g_step(self, fake: torch.Tensor | None, real: torch.Tensor, labels: torch.Tensor | None,
-               ctx: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """One generator update with D frozen; returns (logged terms, grad norm)."""
+    def g_step(self, real: torch.Tensor, labels: torch.Tensor | None, fake: FakeBatch | None = None) -> GStepResult:
+        """One generator update with D frozen, on ``fake`` (drawn anew for ``real``/``labels`` when ``None``)."""
         if fake is None:
-            fake, ctx = self.fake_batch(real, labels, grad=True)
+            fake = self.fake_batch(real, labels, grad=True)
         for p in self._d_trainable:
             p.requires_grad_(False)
         try:
             with self.autocast():
-                fake_logits = self.d_frozen(fake, *self._d_args(labels))
-                terms = self.generator_objective(fake_logits, fake, ctx)
+                fake_logits = self.d_frozen(fake.images, *self._d_args(labels))
+                objective = self.generator_objective(fake_logits, fake, real)
+                logged = {k: v.detach() for k, v in objective.parts.items()}
+                loss = self._add_terms(objective.loss, self.generator_extra_terms(fake_logits, fake, real), logged)
             self.opt_g.zero_grad(set_to_none=True)
-            self.scaler_g.scale(terms["loss_g"]).backward()
+            self.scaler_g.scale(loss).backward()
         finally:
             for p in self._d_trainable:
                 p.requires_grad_(True)
         self.scaler_g.unscale_(self.opt_g)
         grads = [p.grad for p in self._g_trainable if p.grad is not None]
-        gnorm = torch.nn.utils.get_total_norm(grads) if grads else fake.new_zeros(())
+        gnorm = torch.nn.utils.get_total_norm(grads) if grads else fake.images.new_zeros(())
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
         if self.ema is not None:
             self.ema.update(self.generator)
-        return {k: v.detach() for k, v in terms.items()}, gnorm
+        return GStepResult(loss=loss.detach(), grad_norm=gnorm, terms=logged)
 
     def _score(self, logits: torch.Tensor) -> torch.Tensor:
         logits = logits.float()
@@ -229,23 +292,25 @@ class GANTrainer(TrainerBase):
     def train_step(self) -> dict[str, torch.Tensor]:
         cfg = self.config
         for i in range(cfg.n_critic):
-            keep = cfg.reuse_fake and i == cfg.n_critic - 1
-            loss_d, real_logits, fake_logits, fake, real, labels, ctx = self.d_step(keep_graph=keep)
-        terms, gnorm = self.g_step(fake if cfg.reuse_fake else None, real, labels, ctx)
-        return {"loss_d": loss_d, "d_real": self._score(real_logits), "d_fake": self._score(fake_logits),
-                "g_grad_norm": gnorm, **terms}
+            d = self.d_step(keep_graph=cfg.reuse_fake and i == cfg.n_critic - 1)
+        g = self.g_step(d.real, d.labels, d.fake if cfg.reuse_fake else None)
+        logs = {"loss_d": d.loss, "loss_g": g.loss, "d_real": self._score(d.real_logits),
+                "d_fake": self._score(d.fake_logits), "g_grad_norm": g.grad_norm, **d.terms, **g.terms}
+        if not self._log_keys_checked:  # a term missing from log_keys would vanish from the history
+            unlogged = sorted(set(logs) - set(self.log_keys))
+            if unlogged:
+                raise KeyError(f"{type(self).__name__} returns terms {unlogged} that are not in its log_keys "
+                               f"{self.log_keys}; add them there")
+            self._log_keys_checked = True
+        return logs
 
     # -- samples and state -------------------------------------------------------------------------
     @torch.no_grad()
     def make_samples(self) -> torch.Tensor:
         """Images from the fixed latents (EMA generator when enabled), eval mode, float32."""
-        G = self.ema.module if self.ema is not None else self.generator
-        was_training = G.training
-        G.eval()
-        try:
+        G = sample_from(self.generator, self.ema)
+        with eval_mode(G):
             return G(self.fixed_noise, self.fixed_labels) if self.conditional else G(self.fixed_noise)
-        finally:
-            G.train(was_training)
 
     def grid_nrow(self) -> int | None:
         return self._grid_cols

@@ -28,6 +28,8 @@ from gan_utils.losses import sr_generator_loss
 from gan_utils.train.config import SRTrainConfig
 from gan_utils.train.distributed import DistContext
 from gan_utils.train.gan_trainer import GANTrainer
+from gan_utils.train.results import FakeBatch, Objective
+from gan_utils.train.sampling import eval_mode, sample_from
 
 __all__ = ["SRTrainer"]
 
@@ -76,30 +78,25 @@ class SRTrainer(GANTrainer):
         out = sr_degrade(images, low_size=self.config.low_size, mode=self.config.degrade_mode)
         return out.contiguous(memory_format=torch.channels_last) if self.config.channels_last else out
 
-    def fake_batch(self, real: torch.Tensor, labels: torch.Tensor | None, grad: bool) -> tuple[torch.Tensor, Any]:
-        low = self.degrade(real)
-        with torch.set_grad_enabled(grad), self.autocast():
-            fake = self.g_train(low)
-        return fake, real
+    def generator_input(self, real: torch.Tensor) -> torch.Tensor:
+        """G's input for a real batch: the degraded images (same shape as ``real``)."""
+        return self.degrade(real)
 
-    def generator_objective(self, fake_logits: torch.Tensor, fake: torch.Tensor, ctx: Any) -> dict[str, torch.Tensor]:
+    def generator_objective(self, fake_logits: torch.Tensor, fake: FakeBatch, real: torch.Tensor) -> Objective:
+        """Reconstruction of ``real`` + adversarial loss; both parts are logged."""
         cfg = self.config
         terms = sr_generator_loss(
-            fake_logits, fake.float(), ctx.float(), recon_weight=cfg.recon_weight, adv_weight=cfg.gan_weight,
+            fake_logits, fake.images.float(), real.float(), recon_weight=cfg.recon_weight, adv_weight=cfg.gan_weight,
             adv_kind=cfg.loss, recon_kind=cfg.recon_loss,
         )
-        return {"loss_g": terms.total, "loss_recon": terms.reconstruction, "loss_adv": terms.adversarial}
+        return Objective(terms.total, {"loss_recon": terms.reconstruction, "loss_adv": terms.adversarial})
 
     @torch.no_grad()
     def make_samples(self) -> torch.Tensor | None:
         """Rows: degraded inputs, outputs (EMA generator if enabled), targets."""
         if self.fixed_inputs is None:
             return None
-        G = self.ema.module if self.ema is not None else self.generator
-        was_training = G.training
-        G.eval()
-        try:
+        G = sample_from(self.generator, self.ema)
+        with eval_mode(G):
             out = G(self.fixed_inputs)
-        finally:
-            G.train(was_training)
         return torch.cat([self.fixed_inputs, out, self.fixed_targets]).float()

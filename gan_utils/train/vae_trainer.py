@@ -34,6 +34,7 @@ from gan_utils.losses import elbo, iwae_from_samples, latent_moment_loss, recons
 from gan_utils.train.config import VAETrainConfig
 from gan_utils.train.distributed import DistContext
 from gan_utils.train.loop import TrainerBase
+from gan_utils.train.sampling import eval_mode
 
 __all__ = ["VAEObjective", "VAETrainer"]
 
@@ -135,14 +136,10 @@ class VAETrainer(TrainerBase):
     @torch.no_grad()
     def evaluate_iwae(self, x: torch.Tensor, k: int) -> float:
         """Mean IWAE bound ``L_k`` (nats per image) on ``x`` (eval mode, float32)."""
-        was_training = self.model.training
-        self.model.eval()
-        try:
+        with eval_mode(self.model):
             mu, logvar = self.model.encode(x)
             bound = iwae_from_samples(lambda z: self.objective.decoder_output(z).float(), x.float(),
                                       mu.float(), logvar.float(), k=k, likelihood=self.config.likelihood)
-        finally:
-            self.model.train(was_training)
         return float(bound.mean())
 
     def log_extras(self) -> dict[str, float]:
@@ -155,12 +152,8 @@ class VAETrainer(TrainerBase):
         """Decoded prior samples ``z ~ N(0, I)`` (fixed ``z``), eval mode."""
         if self.fixed_noise is None:
             return None
-        was_training = self.model.training
-        self.model.eval()
-        try:
+        with eval_mode(self.model):
             images = self.model.decode(self.fixed_noise)
-        finally:
-            self.model.train(was_training)
         shape = getattr(self.model, "image_shape", None)
         if images.dim() != 4 and shape is not None:
             images = images.reshape(images.shape[0], *shape)
