@@ -315,6 +315,13 @@ def test_solution_gets_every_automatic_point_with_a_clean_run(name: str, graded)
             elif out.output_type == "stream" and out.name == "stderr":
                 problems.append(f"cell {i} ({_grade_id(cell)}) wrote to stderr: {out.text[:200]}")
     assert not problems, "\n".join(problems)
+    # this run also stands for nbval's run of the solution notebook (see the repository's conftest.py):
+    # the same code cells, in the same order, each of them executed
+    ran = [_code(c.source) for c in nb.cells if c.cell_type == "code"]
+    reader = [_code(c.source) for c in nbformat.read(_paths(name)[0], as_version=4).cells if c.cell_type == "code"]
+    assert ran == reader, f"{name}: the graded solution ran other cells than solutions/{name}/{name}.ipynb holds"
+    skipped = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip() and c.execution_count is None]
+    assert not skipped, f"{name}: cells {skipped} of the graded solution never ran"
     figures = sum(1 for c in nb.cells for o in c.get("outputs", []) if {"image/png", "image/jpeg"} & set(o.get("data", {})))
     expected = getattr(module_of(name), "SOLUTION_FIGURES", 0)
     assert figures >= expected, f"{name}: expected at least {expected} figures in quick mode, got {figures}"
@@ -327,6 +334,14 @@ def test_blank_notebook_gets_zero_without_failing(name: str, graded) -> None:
     grade = g.grades["blank"]
     assert grade["status"] == "ok", f"{name}: grading the blank notebook failed: {grade['message']}"
     assert float(grade["auto_score"]) == 0, {c: r["score"] for c, r in g.auto("blank").items()}
+
+
+HIDDEN_MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) HIDDEN TESTS[ \t]*\n?", re.M)
+
+
+def _code(source: str) -> str:
+    """A code cell's source without nbgrader's solution and hidden-test marker lines."""
+    return HIDDEN_MARKERS.sub("", MARKERS.sub("", source if source.endswith("\n") else source + "\n")).strip()
 
 
 def _check_slip(name: str, item: Slip, graded) -> None:

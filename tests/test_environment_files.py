@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import tomllib
@@ -71,3 +73,10 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "make test" in ci
     assert "make test" in readme and "make demo" in readme
+
+
+def test_the_installed_lock_is_complete():
+    """`make setup` installs the lock with --no-deps, so every requirement of every package it
+    installs must be in it: pip check finds none missing or at the wrong version."""
+    proc = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"the environment does not satisfy its own requirements:\n{proc.stdout}{proc.stderr}"

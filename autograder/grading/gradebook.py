@@ -106,7 +106,7 @@ def _open(db_url: str, create: bool = False) -> Iterator[Gradebook]:
         path.parent.mkdir(parents=True, exist_ok=True)
     os.environ.update(_path_env())
     try:
-        _create_schema(db_url)
+        create_schema(db_url)
         gb = Gradebook(db_url)
     except ImportError as exc:
         raise GradebookError(f"no database driver for {_label(db_url)}: {exc} (pip install -r requirements.lock)") from None
@@ -128,11 +128,13 @@ def _alembic_head() -> str:
     return head
 
 
-def _create_schema(db_url: str) -> None:
+def create_schema(db_url: str) -> None:
     """nbgrader's tables in an empty database, stamped with nbgrader's migration head.
 
     What ``Gradebook()`` does for a new database, without its ``alembic`` subprocess
-    (seconds per database, and it needs the executable on PATH).
+    (seconds per database, and it needs the executable on PATH). A no-op on a database
+    that has tables. Call it before handing nbgrader (``generate_assignment``, ...) a new
+    gradebook.
     """
     engine = create_engine(db_url, future=True)
     try:

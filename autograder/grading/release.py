@@ -15,6 +15,7 @@ import nbformat
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
+from autograder.grading.gradebook import create_schema
 from autograder.grading.options import COURSE_CONFIG, REPO_ROOT, load_course_config, venv_path_env
 
 KEEP_CELL_METADATA = ("deletable", "editable", "nbgrader", "tags")
@@ -56,6 +57,7 @@ def generate(assignment: str, release_root: Path | None = None, course_config: P
     root = Path(cfg.CourseDirectory.get("root", str(REPO_ROOT)))
     with tempfile.TemporaryDirectory(prefix="autograder-release-") as tmp:
         cfg.CourseDirectory.db_url = f"sqlite:///{Path(tmp) / 'gradebook.db'}"
+        create_schema(cfg.CourseDirectory.db_url)  # nbgrader would create it through an alembic subprocess
         if release_root is not None:
             cfg.CourseDirectory.release_directory = str(Path(release_root).resolve())
         api = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)

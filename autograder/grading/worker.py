@@ -31,6 +31,7 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
 from autograder.grading import executor, feedback, sandbox
+from autograder.grading.gradebook import create_schema
 from autograder.grading.options import (
     REPO_ROOT,
     STATUS_PRIORITY,
@@ -113,6 +114,7 @@ def prepare_course(opts: GradeOptions, root: Path) -> None:
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     os.environ.update(venv_path_env())
     cfg = worker_config(root, opts)
+    create_schema(cfg.CourseDirectory.db_url)  # nbgrader would create it through an alembic subprocess
     res = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg).generate_assignment(a, force=True, create=True)
     if not res["success"]:
         raise WorkerSetupError(f"nbgrader generate_assignment failed for {a}:\n{res.get('error', '')}")
