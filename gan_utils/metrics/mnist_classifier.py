@@ -12,7 +12,7 @@ two ways:
 Images go in as ``(N, 1, 28, 28)`` float in **[-1, 1]**, the range of the
 kit's generators and of ``load_dataset(..., value_range="tanh")``.
 
->>> clf = load_mnist_classifier()          # trains once (~1 min on 2 CPU cores), then cached  # doctest: +SKIP
+>>> clf = load_mnist_classifier()          # trains once (30 epochs: ~2.5 min on 2 idle cores), then cached  # doctest: +SKIP
 >>> clf(images).argmax(1)                   # predicted digits                                   # doctest: +SKIP
 
 The weights are cached under ``default_weights_dir()`` (``$GAN_UTILS_WEIGHTS``
