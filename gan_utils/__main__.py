@@ -3,10 +3,11 @@
 Commands:
   demo    train a small conditional GAN on the offline MNIST sample and write
           a 6x6 sample grid and a loss curve (what ``make demo`` runs)
-  train   train a recipe (cgan_mnist, dcgan, wgan_gp, vae, sr)
+  train   train a recipe (cgan_mnist, dcgan, wgan_gp, vae, ae_moments, sr)
   sample  draw images from a checkpoint into an .npz file
   eval    sample-quality metrics (FID, KID, IS, ...) of a checkpoint or .npz,
-          as one JSON line tagged with the feature extractor
+          as one JSON line tagged with the feature extractor; for a VAE
+          checkpoint the test NLL and bits per dim, for an SR one MSE / LPIPS
   data    show which dataset a name resolves to (real or offline fallback)
 """
 

@@ -58,8 +58,8 @@ def test_config_validation_names_the_field(bad: dict, match: str) -> None:
 
 
 def test_registry_lists_names_and_rejects_unknown() -> None:
-    assert list_recipes() == ["cgan_mnist", "dcgan", "sr", "vae", "wgan_gp"]
-    with pytest.raises(ValueError, match="unknown recipe 'stylegan'.*cgan_mnist, dcgan, sr, vae, wgan_gp"):
+    assert list_recipes() == ["ae_moments", "cgan_mnist", "dcgan", "sr", "vae", "wgan_gp"]
+    with pytest.raises(ValueError, match="unknown recipe 'stylegan'.*ae_moments, cgan_mnist, dcgan, sr, vae, wgan_gp"):
         get_recipe("stylegan")
     with pytest.raises(ValueError, match="unknown recipe"):
         get_recipe(None)  # type: ignore[arg-type]

@@ -23,7 +23,11 @@
   and the feature network of the "Frechet LeNet Distance".
 * :mod:`~gan_utils.metrics.conditional` - :func:`classifier_accuracy`: how often
   a conditional generator draws the digit it was asked for.
-* :func:`bits_per_dim` (from :mod:`gan_utils.losses.likelihood`) for likelihood models.
+* :func:`bits_per_dim` (from :mod:`gan_utils.losses.likelihood`) for likelihood models;
+  :mod:`~gan_utils.metrics.likelihood_eval` - a VAE's importance-sampled test NLL and
+  bits per dim (:func:`evaluate_vae_likelihood`, :func:`evaluate_vae_checkpoint`);
+  :mod:`~gan_utils.metrics.sr_eval` - MSE / LPIPS of a super-resolution generator and
+  of the bilinear baseline (:func:`evaluate_sr`, :func:`evaluate_sr_checkpoint`).
 
 >>> from gan_utils.metrics import load_mnist_classifier, classifier_accuracy, frechet_classifier_distance
 >>> clf = load_mnist_classifier()                                  # doctest: +SKIP
@@ -64,6 +68,12 @@ from gan_utils.metrics.frechet import (
     frechet_distance,
 )
 from gan_utils.metrics.image_metrics import psnr, ssim
+from gan_utils.metrics.likelihood_eval import (
+    LikelihoodEval,
+    evaluate_vae_checkpoint,
+    evaluate_vae_likelihood,
+    importance_sampled_log_likelihood,
+)
 from gan_utils.metrics.mnist_classifier import (
     ClassifierConfig,
     MnistClassifier,
@@ -92,6 +102,7 @@ from gan_utils.metrics.sources import (
     open_source,
     tensor_source,
 )
+from gan_utils.metrics.sr_eval import SREval, evaluate_sr, evaluate_sr_checkpoint, load_lpips
 from gan_utils.metrics.streaming import FeatureStream, StreamingMoments, accumulate_features
 
 __all__ = [
@@ -104,8 +115,10 @@ __all__ = [
     "InceptionExtractor",
     "LPIPS",
     "LeNetExtractor",
+    "LikelihoodEval",
     "MnistClassifier",
     "ReferenceStatistics",
+    "SREval",
     "StreamingMoments",
     "accumulate_features",
     "balanced_labels",
@@ -118,14 +131,20 @@ __all__ = [
     "default_weights_dir",
     "evaluate_classifier",
     "evaluate_samples",
+    "evaluate_sr",
+    "evaluate_sr_checkpoint",
+    "evaluate_vae_checkpoint",
+    "evaluate_vae_likelihood",
     "feature_statistics",
     "find_weights",
     "frechet_classifier_distance",
     "frechet_distance",
     "generate_conditional",
+    "importance_sampled_log_likelihood",
     "inception_score",
     "kid",
     "load_extractor",
+    "load_lpips",
     "load_mnist_classifier",
     "load_mnist_tensors",
     "load_reference_statistics",

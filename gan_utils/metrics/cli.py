@@ -22,6 +22,23 @@ on first use, ~1 min on 2 cores), ``inception`` (torchvision's ImageNet
 Inception-v3) and ``fid-inception`` (the TF-2015 FID network); the Inception
 ones need a local weights file: ``--weights PATH`` or the default location
 described in :mod:`gan_utils.metrics.extractors`. Nothing is downloaded.
+
+Model checkpoints are recognised by their recipe and scored on the ``test``
+split of their dataset instead (``--metrics`` and ``--ref`` do not apply):
+
+    python -m gan_utils eval out/vae/checkpoint.pt --k 2000
+    python -m gan_utils eval out/sr/checkpoint.pt --weights ~/alexnet-owt-7be5be79.pth
+
+* VAE (``trainer_kind == "vae"``, ``model_kind == "vae"``): ``{"nll_nats", "bpd",
+  "k", ...}``, the importance-sampled NLL with ``--k`` samples (default 2000) on
+  ``--n`` test images (default all); ``bpd`` is ``null`` with a ``bpd_reason`` for
+  a Bernoulli decoder (:mod:`gan_utils.metrics.likelihood_eval`; ``--binarize``
+  scores binarized images).
+* SR (``trainer_kind == "sr"``): ``{"mse", "lpips", "mse_bilinear", "lpips_bilinear", ...}``
+  averaged over ``--n`` test images (default all, at most 1000); ``lpips`` is
+  ``null`` with an ``lpips_reason`` when the AlexNet weights are not on this machine
+  (``--weights PATH``, ``$GAN_UTILS_WEIGHTS`` or ``$TORCH_HOME/hub/checkpoints``;
+  :mod:`gan_utils.metrics.sr_eval`).
 """
 
 from __future__ import annotations
@@ -29,11 +46,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import pickle
 import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register", "run_eval"]
+__all__ = ["model_checkpoint_kind", "register", "run_eval", "run_model_eval"]
 
 
 def register(subparsers: Any) -> None:
@@ -42,15 +60,21 @@ def register(subparsers: Any) -> None:
     from gan_utils.metrics.extractors import EXTRACTORS
 
     p = subparsers.add_parser(
-        "eval", help="sample-quality metrics (FID, KID, IS, ...) of a checkpoint or .npz as one JSON line",
+        "eval", help="sample-quality metrics (FID, KID, IS, ...) of a checkpoint or .npz as one JSON line "
+                     "(VAE checkpoints: test NLL and bits per dim; SR checkpoints: MSE and LPIPS)",
         description="Compute sample-quality metrics through one feature extractor and print one JSON line "
-                    "(also written to <CHECKPOINT_OR_NPZ>.eval.json).")
+                    "(also written to <CHECKPOINT_OR_NPZ>.eval.json). VAE checkpoints print nll_nats, bpd and k "
+                    "(importance sampling with --k samples on the test split); SR checkpoints print mse, lpips and "
+                    "mse_bilinear (averaged over --n test images).")
     p.add_argument("source", metavar="CHECKPOINT_OR_NPZ", help="kit checkpoint, .npz of images in [0, 1], or dataset name")
-    p.add_argument("--metrics", default="fid,kid,is", help=f"comma-separated, from: {', '.join(METRICS)} (default fid,kid,is)")
+    p.add_argument("--metrics", default=None, help=f"comma-separated, from: {', '.join(METRICS)} (default fid,kid,is; "
+                                                  "not for VAE / SR checkpoints, which report their own)")
     p.add_argument("--ref", default=None, help="reference: dataset name (mnist, mnist:test, ...), .npz of images, or .npz of FID statistics")
     p.add_argument("--extractor", default="lenet", choices=EXTRACTORS, help="feature network (default lenet)")
-    p.add_argument("--weights", default=None, help="weights file of the extractor (Inception: required unless in the default place)")
-    p.add_argument("--n", type=int, default=None, help="images to evaluate (checkpoints: samples drawn, default 5000; .npz: first N)")
+    p.add_argument("--weights", default=None, help="weights file of the extractor (Inception: required unless in the default place; "
+                                                  "SR checkpoints: the AlexNet of LPIPS, alexnet-owt-7be5be79.pth)")
+    p.add_argument("--n", type=int, default=None, help="images to evaluate (checkpoints: samples drawn, default 5000; .npz: first N; "
+                                                       "VAE / SR checkpoints: test images, default all / all up to 1000)")
     p.add_argument("--n-ref", type=int, default=None, help="reference images (default: all of the split / file)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed, reference subset and KID subsets")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
@@ -59,7 +83,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--splits", type=int, default=10, help="IS / Mode Score splits")
     p.add_argument("--kid-subsets", type=int, default=100)
     p.add_argument("--kid-subset-size", type=int, default=1000)
-    p.add_argument("--k", type=int, default=3, help="neighbours of the precision/recall manifolds")
+    p.add_argument("--k", type=int, default=None, help="neighbours of the precision/recall manifolds (default 3); "
+                                                       "VAE checkpoints: importance samples per test image (default 2000)")
+    p.add_argument("--binarize", action="store_true", help="VAE checkpoints with a Bernoulli decoder: score binarized "
+                                                           "test images (x > 0.5) instead of the grey levels")
     p.add_argument("--out", default=None, help="where to write the JSON line (default <CHECKPOINT_OR_NPZ>.eval.json)")
     p.add_argument("--save-ref-stats", default=None, metavar="NPZ", help="also save the reference's FID statistics here")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -77,8 +104,76 @@ def _default_out(source: str) -> Path | None:
     return path.with_name(path.name + ".eval.json") if path.is_file() else None
 
 
+def model_checkpoint_kind(source: str) -> str | None:
+    """``"vae"`` or ``"sr"`` for a kit checkpoint of a VAE / super-resolution recipe, else ``None``.
+
+    Read from the recipe name in the checkpoint's ``meta`` (an autoencoder, ``model_kind == "ae"``,
+    has no likelihood and is ``None``: its samples are scored like a GAN's).
+    """
+    from gan_utils.recipes import get_recipe
+    from gan_utils.train.checkpoint import load_checkpoint
+
+    path = Path(source).expanduser()
+    if path.suffix == ".npz" or not path.is_file():
+        return None
+    try:
+        payload = load_checkpoint(path)
+    except (ValueError, RuntimeError, OSError, EOFError, pickle.UnpicklingError):
+        return None  # not a kit checkpoint: open_source says what it is not
+    meta, config = payload.get("meta") or {}, payload.get("config") or {}
+    if meta.get("recipe") is None:
+        return None
+    kind = get_recipe(meta["recipe"]).trainer_kind
+    if kind == "vae":
+        return "vae" if config.get("model_kind", "vae") == "vae" else None
+    return "sr" if kind == "sr" else None
+
+
+def run_model_eval(args: argparse.Namespace, kind: str) -> dict[str, Any]:
+    """The JSON line of a VAE (``kind="vae"``) or SR checkpoint (see the module docstring)."""
+    from gan_utils.device import select_device
+
+    options = {"--metrics": args.metrics, "--ref": args.ref, "--save-ref-stats": args.save_ref_stats}
+    if kind == "vae":
+        options["--weights"] = args.weights
+    else:
+        options.update({"--k": args.k, "--binarize": args.binarize or None})
+    unused = [flag for flag, value in options.items() if value is not None]
+    if unused:
+        raise ValueError(f"{args.source} is {'a VAE' if kind == 'vae' else 'an SR'} checkpoint, scored on its test split "
+                         f"({'nll_nats, bpd' if kind == 'vae' else 'mse, lpips, mse_bilinear'}); "
+                         f"{', '.join(unused)} do not apply to it")
+    device = select_device(args.device)
+    if kind == "vae":
+        from gan_utils.metrics.likelihood_eval import DEFAULT_K, evaluate_vae_checkpoint
+
+        k = DEFAULT_K if args.k is None else args.k
+        return evaluate_vae_checkpoint(args.source, k=k, n=args.n, seed=args.seed, device=device,
+                                       batch_size=args.batch_size or 100, root=args.data_root,
+                                       binarize=args.binarize, progress=not args.no_progress)
+    from gan_utils.metrics.sr_eval import evaluate_sr_checkpoint
+
+    return evaluate_sr_checkpoint(args.source, n=args.n, seed=args.seed, device=device,
+                                  batch_size=args.batch_size or 64, root=args.data_root, lpips_trunk=args.weights,
+                                  progress=not args.no_progress)
+
+
+def _write_line(line: dict[str, Any], args: argparse.Namespace) -> None:
+    text = json.dumps({k: _json_float(v) for k, v in line.items()}, sort_keys=False)
+    print(text)
+    out = Path(args.out) if args.out else _default_out(args.source)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+        print(f"wrote {out}", file=sys.stderr)
+
+
 def run_eval(args: argparse.Namespace) -> int:
     """``eval`` command: print one JSON line of tagged metrics and write it beside the source. Returns 0."""
+    kind = model_checkpoint_kind(args.source)
+    if kind is not None:
+        _write_line(run_model_eval(args, kind), args)
+        return 0
     from gan_utils.device import select_device
     from gan_utils.metrics.evaluate import (
         evaluate_samples,
@@ -91,7 +186,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from gan_utils.metrics.extractors import load_extractor
     from gan_utils.metrics.sources import open_source
 
-    metrics = parse_metrics(args.metrics)
+    metrics = parse_metrics(args.metrics or "fid,kid,is")
     device = select_device(args.device)
     batch = args.batch_size or 500
     samples = open_source(args.source, args.n, seed=args.seed, batch_size=batch, device=device, root=args.data_root)
@@ -121,16 +216,10 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"wrote FID statistics of {ref.name} ({args.extractor}) to {saved}", file=sys.stderr)
 
     result = evaluate_samples(samples, extractor, metrics, ref, is_splits=args.splits, kid_subsets=args.kid_subsets,
-                              kid_subset_size=args.kid_subset_size, pr_k=args.k, seed=args.seed,
+                              kid_subset_size=args.kid_subset_size, pr_k=3 if args.k is None else args.k, seed=args.seed,
                               progress=not args.no_progress)
     line = {"source": samples.name, **result, "extractor_info": extractor.info, "source_info": samples.info}
     if ref is not None and hasattr(ref, "info"):
         line["ref_info"] = ref.info
-    text = json.dumps({k: _json_float(v) for k, v in line.items()}, sort_keys=False)
-    print(text)
-    out = Path(args.out) if args.out else _default_out(args.source)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
-        print(f"wrote {out}", file=sys.stderr)
+    _write_line(line, args)
     return 0

@@ -2,7 +2,7 @@
 
 >>> from gan_utils.recipes import get_recipe, list_recipes
 >>> list_recipes()
-['cgan_mnist', 'dcgan', 'sr', 'vae', 'wgan_gp']
+['ae_moments', 'cgan_mnist', 'dcgan', 'sr', 'vae', 'wgan_gp']
 >>> recipe = get_recipe("dcgan")
 >>> trainer = recipe.build(dataset="stl10", steps=500, out_dir="out/dcgan")  # doctest: +SKIP
 >>> history = trainer.train()                                                 # doctest: +SKIP
@@ -20,7 +20,7 @@ from gan_utils.recipes.base import Recipe, load_checkpoint_models
 
 __all__ = ["RECIPE_NAMES", "Recipe", "get_recipe", "list_recipes", "load_checkpoint_models"]
 
-RECIPE_NAMES: tuple[str, ...] = ("cgan_mnist", "dcgan", "sr", "vae", "wgan_gp")
+RECIPE_NAMES: tuple[str, ...] = ("ae_moments", "cgan_mnist", "dcgan", "sr", "vae", "wgan_gp")
 
 
 def list_recipes() -> list[str]:

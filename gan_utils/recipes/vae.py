@@ -46,11 +46,14 @@ class VAERecipe(Recipe):
     def sample(self, models, n, *, labels=None, seed=0, device="cpu", meta=None, batch_size=256):
         """``{"images": (n, C, H, W)}`` decoded from ``z ~ N(0, I)``, in [0, 1]."""
         if labels:
-            raise ValueError("the VAE is unconditional: --labels is not supported")
+            raise ValueError(f"recipe {self.name!r} is unconditional: --labels is not supported")
         model = models["model"].to(device).eval()
         z = torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
         outs = [model.decode(z[i:i + batch_size].to(device)).float().cpu() for i in range(0, n, batch_size)]
-        images = torch.cat(outs).reshape(n, *model.image_shape) if outs else torch.empty(0)
+        images = torch.cat(outs) if outs else torch.empty(0)
+        shape = getattr(model, "image_shape", None)  # the FC VAE decodes flat vectors; conv models images
+        if shape is not None and outs:
+            images = images.reshape(n, *shape)
         return {"images": images.clamp(0.0, 1.0)}
 
 
