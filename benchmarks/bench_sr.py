@@ -28,7 +28,7 @@ import statistics
 
 import torch
 import torch.nn.functional as F
-from bench_trainer import Interleave
+from bench_trainer import Interleave, clock_summary
 from torch import nn
 from torch.utils.data import TensorDataset
 
@@ -99,11 +99,7 @@ def run(args: argparse.Namespace) -> dict:
     out = {"device": str(device), "threads": torch.get_num_threads(), "batch_size": args.batch_size,
            "image_size": args.image_size, "base": args.base, "low_size": args.low_size,
            "steps_timed": len(timer.kit["wall"])}
-    for clock in ("wall", "cpu"):
-        kit, ref = statistics.median(timer.kit[clock]), statistics.median(timer.ref[clock])
-        out[clock] = {"kit_ms_median": kit, "plain_ms_median": ref, "ratio_kit_over_plain": kit / ref,
-                      "kit_ms_quartiles": statistics.quantiles(timer.kit[clock], n=4),
-                      "plain_ms_quartiles": statistics.quantiles(timer.ref[clock], n=4)}
+    out.update(clock_summary(timer))
     return out
 
 

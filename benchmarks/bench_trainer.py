@@ -136,6 +136,14 @@ def run(args: argparse.Namespace) -> dict:
     out = {"device": str(device), "threads": torch.get_num_threads(), "batch_size": args.batch_size,
            "image_size": args.image_size, "width": args.width, "steps_timed": len(timer.kit["wall"]),
            "amp": args.amp}
+    out.update(clock_summary(timer))
+    return out
+
+
+def clock_summary(timer) -> dict:
+    """Per clock (wall, cpu): the medians of the kit's and the plain loop's step times, their ratio
+    and the quartiles (``timer`` has ``kit`` and ``ref`` dicts of per-step milliseconds)."""
+    out = {}
     for clock in ("wall", "cpu"):
         kit, ref = statistics.median(timer.kit[clock]), statistics.median(timer.ref[clock])
         out[clock] = {"kit_ms_median": kit, "plain_ms_median": ref, "ratio_kit_over_plain": kit / ref,
