@@ -25,6 +25,8 @@ system:
 # checker of jsonschema that compiles a grammar whenever nbformat is imported: 2-3 s in every grading
 # worker, nbconvert and Jupyter process. uv installs it (about 20 s instead of pip's 3-4 min for the
 # CUDA wheels); pip does it when uv cannot (UV=pip forces pip). Both read the same package index.
+# Both compile the bytecode at install time: grading kernels run as an unprivileged user that cannot
+# write __pycache__ into the venv, and without it every kernel compiles torch's sources again.
 UV_VERSION := 0.13.9
 UV ?= uv
 
@@ -32,7 +34,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@echo ">> creating $(VENV) from requirements.lock (first run only, under a minute with uv)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@if [ "$(UV)" = uv ] && $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
-	    && $(BIN)/uv pip install --quiet --no-deps --python $(BIN)/python -r requirements.lock; then :; else \
+	    && $(BIN)/uv pip install --quiet --no-deps --compile-bytecode --python $(BIN)/python -r requirements.lock; then :; else \
 	  echo ">> installing with pip"; \
 	  $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock; fi
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
