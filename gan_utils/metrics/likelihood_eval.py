@@ -18,8 +18,9 @@ Bits per dim (the Montreal recipe) needs a *density* of continuous data:
    nats into bits and ``D = C * H * W`` counts every pixel value.
 
 Which decoders qualify (:data:`gan_utils.losses.LIKELIHOODS`): ``"gaussian"``
-(means ``decode(z)``, unit variance, the kit's only continuous decoder) gets a
-bits-per-dim value. ``"bernoulli"`` gives probabilities of *binary* pixels,
+(means ``decode(z)``; the standard deviation is the model's ``decoder_sigma()``,
+learned per pixel by :class:`~gan_utils.models.vae.GaussianFCVAE`, or 1 for a
+model without one) gets a bits-per-dim value. ``"bernoulli"`` gives probabilities of *binary* pixels,
 not a density of dequantized data, so its ``bpd`` is ``None`` with a
 ``bpd_reason``; its ``nll_nats`` is ``-log p`` of the test images as the model
 was trained on them (grey levels in [0, 1] as Bernoulli targets), or of the
@@ -95,13 +96,14 @@ class LikelihoodEval:
         return out
 
 
-def _decoder(model: nn.Module, likelihood: str) -> Callable[[Tensor], Tensor]:
-    """What the likelihood reads from the decoder (the trainer's choice: logits or means)."""
+def _decoder(model: nn.Module, likelihood: str) -> tuple[Callable[[Tensor], Tensor], Tensor | float]:
+    """What the likelihood reads from the decoder (the trainer's choice: logits or means) and the
+    Gaussian decoder's std (learned per pixel by :class:`~gan_utils.models.vae.GaussianFCVAE`, else 1)."""
     from gan_utils.train.config import VAETrainConfig
     from gan_utils.train.vae_trainer import VAEObjective
 
     objective = VAEObjective(model, VAETrainConfig(likelihood=likelihood))
-    return lambda z: objective.decoder_output(z).float()
+    return (lambda z: objective.decoder_output(z).float()), objective.decoder_sigma()
 
 
 @torch.no_grad()
@@ -124,8 +126,9 @@ def importance_sampled_log_likelihood(
         generator: for the encoder samples (on ``x``'s device).
     """
     mu, logvar = model.encode(x)
-    return iwae_from_samples(_decoder(model, likelihood), x.float(), mu.float(), logvar.float(), k=k,
-                             likelihood=likelihood, chunk_size=chunk_size, generator=generator)
+    decode, sigma = _decoder(model, likelihood)
+    return iwae_from_samples(decode, x.float(), mu.float(), logvar.float(), k=k, likelihood=likelihood,
+                             sigma=sigma, chunk_size=chunk_size, generator=generator)
 
 
 def to_8bit_levels(images: Tensor) -> Tensor:

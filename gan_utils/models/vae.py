@@ -21,10 +21,19 @@ Both VAEs expose the same API:
   both accept ``z`` with any leading dims ``(..., latent_dim)``;
 * ``forward(x, return_logits=False) -> (recon, mu, logvar)``;
 * ``sample(n)`` -> ``n`` images decoded from the prior ``N(0, I)``.
+
+``GaussianFCVAE`` is ``FCVAE`` with a continuous decoder for bits per dim: the
+same network gives the means ``decode(z) = sigmoid(logits)`` and one learned
+log standard deviation per pixel (``log_scale``, shared by all images), so
+``p(x|z) = N(x; decode(z), diag(decoder_sigma()^2))`` is a density of
+dequantized data. A Bernoulli decoder is not (it gives probabilities of binary
+pixels), and a Gaussian with unit variance is a density but a very poor one
+for data in ``[0, 1]``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -35,7 +44,7 @@ from gan_utils.models.autoencoder import ConvDecoder, ConvEncoder, OutActivation
 from gan_utils.models.layers import check_flat, resolution_plan
 from gan_utils.models.upsample import UpsampleMode
 
-__all__ = ["FCVAE", "ConvVAE", "reparameterize"]
+__all__ = ["FCVAE", "ConvVAE", "GaussianFCVAE", "reparameterize"]
 
 
 def reparameterize(
@@ -161,6 +170,44 @@ class FCVAE(_VAEMixin, nn.Module):
         _check_code(z, self.latent_dim, type(self).__name__)
         logits = self.fc4(F.relu(self.fc3(z)))
         return logits.reshape(*z.shape[:-1], *self.image_shape)
+
+
+class GaussianFCVAE(FCVAE):
+    """:class:`FCVAE` with a Gaussian decoder whose per-pixel variance is learned.
+
+    ``decode(z)`` gives the means in ``[0, 1]`` and :meth:`decoder_sigma` the
+    standard deviations ``exp(log_scale)`` (``image_shape``), clamped below at
+    ``min_scale`` so the density stays finite on pixels that never vary. Train it
+    with ``likelihood="gaussian"``: the kit's trainer and
+    :func:`gan_utils.metrics.evaluate_vae_likelihood` read ``decoder_sigma()``.
+
+    Args:
+        init_scale: starting standard deviation of every pixel (0.1).
+        min_scale: floor of the standard deviation (1e-3, about the spread of the
+            dequantization noise ``1 / (256 sqrt 12)``).
+        in_features, hidden, latent_dim, image_shape: as for :class:`FCVAE`.
+    """
+
+    def __init__(
+        self,
+        in_features: int = 784,
+        hidden: int = 400,
+        latent_dim: int = 20,
+        image_shape: Sequence[int] | None = (1, 28, 28),
+        init_scale: float = 0.1,
+        min_scale: float = 1e-3,
+    ) -> None:
+        super().__init__(in_features, hidden, latent_dim, image_shape)
+        if not (init_scale > 0 and min_scale > 0 and init_scale >= min_scale):
+            raise ValueError(
+                f"expected 0 < min_scale <= init_scale, got init_scale={init_scale}, min_scale={min_scale}"
+            )
+        self.min_scale = float(min_scale)
+        self.log_scale = nn.Parameter(torch.full(self.image_shape, math.log(init_scale)))
+
+    def decoder_sigma(self) -> torch.Tensor:
+        """Per-pixel standard deviations ``(*image_shape)``, at least ``min_scale``."""
+        return torch.exp(self.log_scale.clamp_min(math.log(self.min_scale)))
 
 
 class ConvVAE(_VAEMixin, nn.Module):

@@ -4,6 +4,12 @@ Bernoulli likelihood on pixels in [0, 1], KL weight 1 (the ELBO), Adam 1e-3,
 batch 128; the IWAE bound with 5 samples is logged on a fixed batch.
 
     python -m gan_utils train vae --dataset mnist --steps 5000 --out out/vae
+
+For bits per dim, a continuous decoder: a Gaussian with one learned standard
+deviation per pixel (:class:`~gan_utils.models.vae.GaussianFCVAE`)::
+
+    python -m gan_utils train vae --set likelihood=gaussian --model learned_scale=true --out out/vae_gauss
+    python -m gan_utils eval out/vae_gauss/checkpoint.pt --k 2000
 """
 
 from __future__ import annotations
@@ -30,17 +36,24 @@ class VAERecipe(Recipe):
 
     def model_kwargs(self, dataset: Any, **overrides: Any) -> dict[str, Any]:
         c, h, w = dataset_image_shape(dataset)
-        kwargs = {"in_features": c * h * w, "hidden": 400, "latent_dim": 20, "image_shape": [c, h, w]}
+        kwargs = {"in_features": c * h * w, "hidden": 400, "latent_dim": 20, "image_shape": [c, h, w],
+                  "learned_scale": False}
         unknown = sorted(set(overrides) - set(kwargs))
         if unknown:
             raise ValueError(f"unknown model option(s) {unknown} for recipe {self.name!r}; known: {sorted(kwargs)}")
         return {**kwargs, **overrides}
 
     def build_models(self, **kw: Any) -> dict[str, nn.Module]:
-        from gan_utils.models.vae import FCVAE
+        from gan_utils.models.vae import FCVAE, GaussianFCVAE
 
-        return {"model": FCVAE(in_features=kw["in_features"], hidden=kw["hidden"],
-                               latent_dim=kw["latent_dim"], image_shape=tuple(kw["image_shape"]))}
+        learned = kw.get("learned_scale", False)
+        if isinstance(learned, str):
+            if learned.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(f"learned_scale must be true or false, got {learned!r}")
+            learned = learned.lower() in ("true", "1")
+        cls = GaussianFCVAE if learned else FCVAE
+        return {"model": cls(in_features=kw["in_features"], hidden=kw["hidden"],
+                             latent_dim=kw["latent_dim"], image_shape=tuple(kw["image_shape"]))}
 
     @torch.no_grad()
     def sample(self, models, n, *, labels=None, seed=0, device="cpu", meta=None, batch_size=256):

@@ -56,6 +56,11 @@ class VAEObjective(nn.Module):
             return self.model.decode_logits(z)
         return self.model.decode(z)
 
+    def decoder_sigma(self) -> torch.Tensor | float:
+        """Gaussian decoder std: the model's learned ``decoder_sigma()`` if it has one, else 1."""
+        get = getattr(self.model, "decoder_sigma", None)
+        return get().float() if callable(get) else 1.0
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         cfg, model = self.config, self.model
         if cfg.model_kind == "ae":
@@ -71,11 +76,11 @@ class VAEObjective(nn.Module):
         mu, logvar = mu.float(), logvar.float()
         if cfg.train_samples > 1:
             bound = iwae_from_samples(lambda z: self.decoder_output(z).float(), x.float(), mu, logvar,
-                                      k=cfg.train_samples, likelihood=cfg.likelihood).mean()
+                                      k=cfg.train_samples, likelihood=cfg.likelihood, sigma=self.decoder_sigma()).mean()
             return {"loss": -bound, "iwae_bound": bound}
         z = model.reparameterize(mu, logvar)
         out = self.decoder_output(z).float().reshape(x.shape)
-        terms = elbo(out, x.float(), mu, logvar, likelihood=cfg.likelihood, beta=cfg.beta)
+        terms = elbo(out, x.float(), mu, logvar, likelihood=cfg.likelihood, beta=cfg.beta, sigma=self.decoder_sigma())
         return {"loss": terms.loss, "recon": terms.recon, "kl": terms.kl, "elbo": terms.elbo}
 
 
@@ -139,7 +144,8 @@ class VAETrainer(TrainerBase):
         with eval_mode(self.model):
             mu, logvar = self.model.encode(x)
             bound = iwae_from_samples(lambda z: self.objective.decoder_output(z).float(), x.float(),
-                                      mu.float(), logvar.float(), k=k, likelihood=self.config.likelihood)
+                                      mu.float(), logvar.float(), k=k, likelihood=self.config.likelihood,
+                                      sigma=self.objective.decoder_sigma())
         return float(bound.mean())
 
     def log_extras(self) -> dict[str, float]:
