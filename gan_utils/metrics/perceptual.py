@@ -17,6 +17,13 @@ Two weight files are needed, and neither is ever downloaded:
 
 >>> metric = LPIPS()                                   # doctest: +SKIP
 >>> metric(sr_images, hr_images).mean()                 # images in [0, 1]  # doctest: +SKIP
+
+Without the AlexNet file, ``LPIPS(random_trunk_seed=0)`` builds a randomly
+initialised AlexNet locally (with the real heads) so that the whole LPIPS code
+path can run, e.g. in a quick smoke run. Such a module has ``calibrated = False``
+and says so in ``info``: its distances are **not** LPIPS and must never be
+reported as LPIPS (:func:`gan_utils.metrics.evaluate_sr` files them under
+``lpips_uncalibrated``).
 """
 
 from __future__ import annotations
@@ -60,6 +67,8 @@ class LPIPS(nn.Module):
         trunk: AlexNet ImageNet weights (torchvision's state dict), default found
             by :func:`gan_utils.metrics.find_weights` ``("alexnet")``.
         heads: the v0.1 linear heads, default from the ``lpips`` package.
+        random_trunk_seed: build a seeded random AlexNet instead of loading one
+            (``calibrated`` is then False: a code-path check, not LPIPS).
 
     ``forward(x, y)`` takes ``(N, 3, H, W)`` (or 1-channel, repeated) images in
     **[0, 1]** and returns ``(N,)`` distances. Parameters are frozen; the module
@@ -67,26 +76,41 @@ class LPIPS(nn.Module):
     loss).
     """
 
-    def __init__(self, trunk: str | Path | None = None, heads: str | Path | None = None) -> None:
+    def __init__(self, trunk: str | Path | None = None, heads: str | Path | None = None, *,
+                 random_trunk_seed: int | None = None) -> None:
         super().__init__()
         from torchvision.models import alexnet
 
-        trunk_path = find_weights("alexnet", trunk)
-        state = torch.load(trunk_path, map_location="cpu", weights_only=True)
-        features = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
-        if not features:
-            raise ValueError(f"{trunk_path} is not a torchvision AlexNet state dict (no 'features.*' keys)")
-        net = alexnet(weights=None).features
-        net.load_state_dict(features)
+        if random_trunk_seed is not None:
+            if trunk is not None:
+                raise ValueError("give either trunk=PATH (real LPIPS) or random_trunk_seed (a code-path check), not both")
+            if not isinstance(random_trunk_seed, int) or isinstance(random_trunk_seed, bool):
+                raise TypeError(f"random_trunk_seed must be an int, got {type(random_trunk_seed).__name__}")
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(random_trunk_seed)
+                net = alexnet(weights=None).features
+            trunk_info = (f"randomly initialised AlexNet (seed {random_trunk_seed}), built locally: NOT LPIPS, "
+                          "for code-path checks only")
+        else:
+            trunk_path = find_weights("alexnet", trunk)
+            state = torch.load(trunk_path, map_location="cpu", weights_only=True)
+            features = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+            if not features:
+                raise ValueError(f"{trunk_path} is not a torchvision AlexNet state dict (no 'features.*' keys)")
+            net = alexnet(weights=None).features
+            net.load_state_dict(features)
+            trunk_info = str(trunk_path)
+        self.calibrated = random_trunk_seed is None
         self.stages = nn.ModuleList(net[start:end] for start, end in zip((0, *_STAGE_ENDS[:-1]), _STAGE_ENDS, strict=True))
         head_state = torch.load(lpips_heads_path(heads), map_location="cpu", weights_only=True)
-        self.heads = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in _CHANNELS)
+        with torch.random.fork_rng(devices=[]):  # overwritten below: building them must not use the caller's RNG
+            self.heads = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in _CHANNELS)
         for i, head in enumerate(self.heads):
             key = f"lin{i}.model.1.weight" if f"lin{i}.model.1.weight" in head_state else f"lin{i}.model.0.weight"
             head.weight.data.copy_(head_state[key])
         self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188])[None, :, None, None])
         self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450])[None, :, None, None])
-        self.info = {"trunk": str(trunk_path), "heads": str(lpips_heads_path(heads))}
+        self.info = {"trunk": trunk_info, "heads": str(lpips_heads_path(heads)), "calibrated": self.calibrated}
         for p in self.parameters():
             p.requires_grad_(False)
         self.eval()

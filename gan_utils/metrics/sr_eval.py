@@ -13,6 +13,11 @@ back up with ``degrade_mode``, in the generator's value range), and
   machine (it is never downloaded, and a randomly initialised backbone is never
   used instead), the ``lpips`` package with the linear heads is missing, or the
   images are smaller than 32x32.
+* ``lpips_uncalibrated`` / ``lpips_uncalibrated_bilinear``: only when the LPIPS
+  module given is a code-path check (``calibrated = False``: a locally built,
+  randomly initialised AlexNet, see :func:`load_lpips` with
+  ``fallback="random-trunk"``). Those numbers are **not** LPIPS: ``lpips`` stays
+  ``None`` and ``lpips_reason`` says what is missing.
 
 >>> result = evaluate_sr_checkpoint("out/sr/checkpoint.pt")   # doctest: +SKIP
 >>> result["mse"], result["mse_bilinear"], result["lpips"]    # doctest: +SKIP
@@ -47,6 +52,8 @@ class SREval:
         n: test images.
         low_size, degrade_mode: the degradation the generator was trained with.
         lpips_reason: why LPIPS is ``None`` (else ``None``).
+        lpips_uncalibrated, lpips_uncalibrated_bilinear: the same distances through an
+            uncalibrated (random-trunk) module, a code-path check only; ``None`` otherwise.
     """
 
     mse: float
@@ -57,30 +64,47 @@ class SREval:
     low_size: int
     degrade_mode: str
     lpips_reason: str | None = None
+    lpips_uncalibrated: float | None = None
+    lpips_uncalibrated_bilinear: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict; ``lpips_reason`` only when LPIPS is ``None``."""
+        """A JSON-ready dict; ``lpips_reason`` only when LPIPS is ``None``, the uncalibrated pair only when present."""
         out = asdict(self)
-        if out["lpips_reason"] is None:
-            del out["lpips_reason"]
+        for key in ("lpips_reason", "lpips_uncalibrated", "lpips_uncalibrated_bilinear"):
+            if out[key] is None:
+                del out[key]
         return out
 
 
 def load_lpips(trunk: str | Path | None = None, heads: str | Path | None = None,
-               device: str | torch.device = "cpu") -> tuple[nn.Module | None, str | None]:
+               device: str | torch.device = "cpu", fallback: str | None = None) -> tuple[nn.Module | None, str | None]:
     """``(LPIPS module, None)`` from local weight files, or ``(None, reason)`` saying what is missing.
 
     ``trunk``: torchvision's ``alexnet-owt-7be5be79.pth`` (default: looked for in
     ``$GAN_UTILS_WEIGHTS`` and ``$TORCH_HOME/hub/checkpoints``, see
     :func:`gan_utils.metrics.find_weights`); ``heads``: lpips' ``weights/v0.1/alex.pth``
     (default: inside the installed ``lpips`` package). Nothing is downloaded.
+
+    ``fallback="random-trunk"``: when only the AlexNet file is missing, return
+    ``(LPIPS(random_trunk_seed=0), reason)`` instead, an uncalibrated module
+    (``calibrated = False``) that runs the whole code path; :func:`evaluate_sr`
+    never reports its numbers as LPIPS. The reason still says what is missing.
     """
     from gan_utils.metrics.perceptual import LPIPS
 
+    if fallback not in (None, "random-trunk"):
+        raise ValueError(f"fallback must be None or 'random-trunk', got {fallback!r}")
     try:
         return LPIPS(trunk=trunk, heads=heads).to(device), None
     except FileNotFoundError as err:
-        return None, f"LPIPS needs local weights: {err}"
+        reason = f"LPIPS needs local weights: {err}"
+        if fallback is None or trunk is not None:
+            return None, reason
+        try:
+            module = LPIPS(heads=heads, random_trunk_seed=0).to(device)
+        except FileNotFoundError:  # the heads are missing too: nothing to run
+            return None, reason
+        return module, reason + " (a randomly initialised AlexNet was built locally to run the code path: its numbers are not LPIPS)"
 
 
 @torch.no_grad()
@@ -104,7 +128,8 @@ def evaluate_sr(
         low_size, degrade_mode: the degradation of training (:func:`gan_utils.data.sr_degrade`).
         value_range: the generator's range, ``"tanh"`` ([-1, 1]) or ``"unit"``.
         lpips: an LPIPS module taking [0, 1] images (``None``: LPIPS not reported,
-            ``lpips_reason`` says why).
+            ``lpips_reason`` says why). A module with ``calibrated = False`` runs, but its
+            means go to ``lpips_uncalibrated*`` and ``lpips`` stays ``None``.
     """
     if value_range not in ("tanh", "unit"):
         raise ValueError(f"value_range must be 'tanh' or 'unit', got {value_range!r}")
@@ -113,9 +138,10 @@ def evaluate_sr(
     sq_out = sq_base = 0.0
     lp_out = lp_base = 0.0
     pixels = count = 0
-    reason = lpips_reason if lpips is None else None
-    if lpips is None and reason is None:
-        reason = "LPIPS was not given"
+    calibrated = lpips is None or bool(getattr(lpips, "calibrated", True))
+    reason = lpips_reason if lpips is None or not calibrated else None
+    if (lpips is None or not calibrated) and reason is None:
+        reason = "LPIPS was not given" if lpips is None else "the LPIPS module given is uncalibrated (a random trunk)"
     iterator: Iterable[Tensor] = batches
     if progress:
         from tqdm.auto import tqdm
@@ -138,10 +164,13 @@ def evaluate_sr(
         count += target.shape[0]
     if not count:
         raise ValueError("no test images to evaluate")
-    have_lpips = lpips is not None
+    ran = lpips is not None
+    have_lpips = ran and calibrated
     return SREval(mse=sq_out / pixels, lpips=lp_out / count if have_lpips else None, mse_bilinear=sq_base / pixels,
                   lpips_bilinear=lp_base / count if have_lpips else None, n=count, low_size=int(low_size),
-                  degrade_mode=degrade_mode, lpips_reason=None if have_lpips else reason)
+                  degrade_mode=degrade_mode, lpips_reason=None if have_lpips else reason,
+                  lpips_uncalibrated=lp_out / count if ran and not calibrated else None,
+                  lpips_uncalibrated_bilinear=lp_base / count if ran and not calibrated else None)
 
 
 def evaluate_sr_checkpoint(
