@@ -281,6 +281,22 @@ def test_check_loss_names_the_slip_that_matches():
     checks.check_loss(lambda t: F.softplus(-t).mean().reshape(1), reference_g_loss, CASES, slips=slips)  # (1,) counts as scalar
 
 
+def test_compare_naming_slips_names_only_a_slip_that_differs_from_the_answer():
+    expected, doubled = torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0])
+    slips = {"the answer is doubled": doubled, "nothing changes": expected.clone()}
+    compare = checks.checked(checks.compare_naming_slips)
+    compare(expected + 1e-12, expected, "kl", slips)  # within tolerance: no failure
+    with pytest.raises(AssertionError, match="kl: it matches what you get when the answer is doubled"):
+        compare(doubled, expected, "kl", slips)
+    with pytest.raises(AssertionError, match="expected finite values, got nan or inf. subtract the max"):
+        compare(torch.tensor([float("nan"), 2.0]), expected, "kl", slips, hint=" subtract the max")
+    with pytest.raises(AssertionError, match=r"kl: expected 1 at index \(0,\), got 3") as raised:
+        compare(torch.tensor([3.0, 2.0]), expected, "kl", slips)
+    assert "matches" not in str(raised.value)
+    assert checks.same_values(1.0, 1.0 + 1e-12) and not checks.same_values(1.0, 1.1)
+    assert checks.same_values(2.0, 2.05, rtol=0.1) and not checks.same_values(torch.ones(2), torch.ones(3))
+
+
 def test_not_implemented_and_numbers():
     def todo(t):
         raise NotImplementedError()

@@ -12,7 +12,6 @@ the harness's tables are in :mod:`.gan_basics_tables`.
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -46,37 +45,13 @@ NONFINITE_HINT = {"zeros": " Where p_data + p_g = 0 the optimal D is arbitrary; 
                   "xlogy": " A term with p = 0 contributes 0 log 0 = 0 (torch.special.xlogy(p, p) - torch.special.xlogy(p, m), or a mask)."}
 
 
-def _same(a: Any, b: Any) -> bool:
-    try:
-        compare_close(a, b, 1e-6, 1e-9, "", check_device=False)
-    except core.CheckFailure:
-        return False
-    return True
-
-
-def _compare(got: Any, expected: Any, what: str, slips: Mapping[str, Any], hint: str = "", rtol: float = 1e-6,
-             atol: float = 1e-9) -> None:
-    """``got`` against ``expected``; on a mismatch, name the first slip whose value ``got`` matches."""
-    __tracebackhide__ = True
-    if _same(got, expected):
-        return
-    for description, value in slips.items():
-        if _same(got, value) and not _same(value, expected):
-            fail(f"{what}: it matches what you get when {description}")
-    values = got if isinstance(got, (tuple, list)) else (got,)
-    if hint and any(not bool(core.isfinite(core.tensor_detach(v)).all()) if core.is_tensor(v) else
-                    isinstance(v, float) and not math.isfinite(v) for v in values):
-        fail(f"{what}: expected finite values, got nan or inf.{hint}")
-    compare_close(got, expected, rtol, atol, what)
-
-
 @hidden("optimal_discriminator")
 def check_optimal_discriminator(optimal_discriminator: Fn) -> None:
     """Five pairs of densities (overlapping, disjoint with exact zeros, identical, a mixture, a 2-D grid)."""
     for k, (p, q, _) in enumerate(ref.density_cases()):
         got = core.call_student(optimal_discriminator, p.clone(), q.clone(), what="optimal_discriminator")
         slips = {"p_data and p_g are swapped (D* is the probability that x is real)": ref.ref_optimal_discriminator(q, p)}
-        _compare(got, ref.ref_optimal_discriminator(p, q), f"optimal_discriminator on case {k} ({core.describe(p)})",
+        checks.compare_naming_slips(got, ref.ref_optimal_discriminator(p, q), f"optimal_discriminator on case {k} ({core.describe(p)})",
                  slips, NONFINITE_HINT["zeros"])
 
 
@@ -89,7 +64,7 @@ def check_js_divergence(js_divergence: Fn) -> None:
         slips = {"the factor 1/2 is missing (KL(p||m) + KL(q||m) is twice the JSD; its maximum is log 4, not log 2)":
                  ref.ref_js_divergence(p, q, dx, half=False),
                  "the sum is not multiplied by dx (a Riemann sum approximates the integral)": ref.ref_js_divergence(p, q, 1.0)}
-        _compare(got, float(ref.ref_js_divergence(p, q, dx)), f"js_divergence on case {k} (dx={dx:.3g})", slips,
+        checks.compare_naming_slips(got, float(ref.ref_js_divergence(p, q, dx)), f"js_divergence on case {k} (dx={dx:.3g})", slips,
                  NONFINITE_HINT["xlogy"], rtol=1e-6, atol=1e-9)
 
 
@@ -105,7 +80,7 @@ def check_dirac_field(dirac_field: Fn) -> None:
             if not isinstance(got, (tuple, list)) or len(got) != 2:
                 fail(f"{what} should return (d_theta, d_psi), got {type(got).__name__}")
             slips = {text: ref.ref_dirac_field(theta, psi, kind, **kw, slip=name) for name, text in ref.DIRAC_SLIPS.items()}
-            _compare(tuple(got), ref.ref_dirac_field(theta, psi, kind, **kw), what, slips)
+            checks.compare_naming_slips(tuple(got), ref.ref_dirac_field(theta, psi, kind, **kw), what, slips)
 
 
 def _param_grads(critic: torch.nn.Module, value: Tensor, what: str) -> list[Tensor]:
@@ -124,7 +99,7 @@ def _check_penalty(student: Fn, reference: Fn, slips: Mapping[str, str], what: s
     named = {text: reference(*extra, slip=name) for name, text in slips.items()}
     if core.is_tensor(got) and got.numel() == 1:
         got = got.reshape(())
-    _compare(core.tensor_detach(got) if core.is_tensor(got) else got, core.tensor_detach(expected), what, named)
+    checks.compare_naming_slips(core.tensor_detach(got) if core.is_tensor(got) else got, core.tensor_detach(expected), what, named)
     for i, (g, e) in enumerate(zip(_param_grads(extra[0], got, what), _param_grads(extra[0], expected, what), strict=True)):
         compare_close(g, e, 1e-6, 1e-9, f"gradient of {what} w.r.t. the critic's parameter {i}")
 
@@ -158,7 +133,7 @@ def check_power_iteration(power_iteration: Fn) -> None:
             fail(f"{what} should return (sigma, u, v), got {type(got).__name__}")
         sigma = checks.as_number(got[0], f"{what}: sigma")
         slips = {text: ref.ref_power_iteration(weight, u, n, slip=name) for name, text in ref.POWER_SLIPS.items()}
-        _compare((sigma, got[1], got[2]), ref.ref_power_iteration(weight, u, n), what, slips)
+        checks.compare_naming_slips((sigma, got[1], got[2]), ref.ref_power_iteration(weight, u, n), what, slips)
     weight = ref.rand(8, 6, g=g) + 2.0  # a rank-one shift: a clear gap between the two top singular values
     u = ref.rand(8, g=g)
     got = core.call_student(power_iteration, weight.clone(), u / u.norm(), 300, what="power_iteration(W, u, 300)")

@@ -40,14 +40,6 @@ hidden = checks.hidden_checks(OFF_LIMITS)
 Fn = Callable[..., Any]
 
 
-def _same(a: Any, b: Any, rtol: float = 1e-7, atol: float = 1e-10) -> bool:
-    try:
-        compare_close(a, b, rtol, atol, "", check_device=False)
-    except core.CheckFailure:
-        return False
-    return True
-
-
 def _slips(reference: Fn, texts: dict[str, str]) -> dict[str, Fn]:
     return {text: (lambda *a, _s=name: reference(*a, slip=_s)) for name, text in texts.items()}
 
@@ -92,11 +84,11 @@ def check_invert(invert: Fn) -> None:
             fail(f"{what} should return the codes z of shape {tuple(z_init.shape)}, got {shape}")
         got = core.tensor_detach(got)
         expected = ref.ref_invert(ref.toy_generator(), target, mask, z_init, steps, lr)
-        if not _same(got, expected, 1e-6, 1e-9):
-            if _same(got, z_init):
+        if not checks.same_values(got, expected):
+            if checks.same_values(got, z_init, 1e-7, 1e-10):
                 fail(f"{what}: z did not move from z_init; expected {steps} Adam steps on z")
             for name, text in ref.INVERT_SLIPS.items():
-                if _same(got, ref.ref_invert(ref.toy_generator(), target, mask, z_init, steps, lr, slip=name), 1e-6, 1e-9):
+                if checks.same_values(got, ref.ref_invert(ref.toy_generator(), target, mask, z_init, steps, lr, slip=name)):
                     fail(f"{what}: it matches what you get when {text}")
         compare_close(got, expected, 1e-6, 1e-9, f"{what}: z after the steps, against {steps} steps of "
                       f"torch.optim.Adam([z], lr={lr}) on masked_mse(G(z), target, mask)")
@@ -108,7 +100,8 @@ def check_interpolate_codes(interpolate_codes: Fn) -> None:
     for k, (z1, z2, alphas) in enumerate(ref.interpolate_cases()):
         what = f"interpolate_codes(z1, z2, alphas={[round(a, 3) for a in alphas.tolist()]})"
         got = core.call_student(interpolate_codes, z1.clone(), z2.clone(), alphas.clone(), what=what)
-        if _same(got, ref.ref_interpolate(z1, z2, alphas, slip="swapped")) and not _same(got, ref.ref_interpolate(z1, z2, alphas)):
+        if (checks.same_values(got, ref.ref_interpolate(z1, z2, alphas, slip="swapped"), 1e-7, 1e-10)
+                and not checks.same_values(got, ref.ref_interpolate(z1, z2, alphas), 1e-7, 1e-10)):
             fail(f"{what}: the weights are swapped; row k is alphas[k] * z1 + (1 - alphas[k]) * z2 (alpha = 1 gives z1)")
         compare_close(got, ref.ref_interpolate(z1, z2, alphas), 1e-7, 1e-10, f"{what} (case {k}), shape (K, d)")
 

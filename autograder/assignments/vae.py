@@ -11,7 +11,7 @@ float64 on the grading device; the harness's tables are in :mod:`.vae_tables`.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -46,28 +46,6 @@ STABLE = (" The log weights are near -1000 here and exp(-1000) is 0 in floating 
           "before exponentiating, or use torch.logsumexp.")
 
 
-def _same(a: Any, b: Any) -> bool:
-    try:
-        compare_close(a, b, 1e-6, 1e-9, "", check_device=False)
-    except core.CheckFailure:
-        return False
-    return True
-
-
-def _compare(got: Any, expected: Any, what: str, slips: Mapping[str, Any], hint: str = "") -> None:
-    """``got`` against ``expected``; on a mismatch, name the first slip whose value ``got`` matches."""
-    __tracebackhide__ = True
-    if _same(got, expected):
-        return
-    for description, value in slips.items():
-        if _same(got, value) and not _same(value, expected):
-            fail(f"{what}: it matches what you get when {description}")
-    values = got if isinstance(got, (tuple, list)) else (got,)
-    if hint and any(core.is_tensor(v) and not bool(core.isfinite(core.tensor_detach(v)).all()) for v in values):
-        fail(f"{what}: expected finite values, got nan or inf.{hint}")
-    compare_close(got, expected, 1e-6, 1e-9, what)
-
-
 def _shape(got: Any, shape: tuple[int, ...], what: str, hint: str = "") -> None:
     __tracebackhide__ = True
     if not core.is_tensor(got) or tuple(got.shape) != shape:
@@ -92,7 +70,7 @@ def check_encode(model_class: Fn) -> None:
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             fail(f"{what} should return (mu, logvar), got {type(got).__name__}")
         slips = {text: ref.ref_encode(state, x, slip=name) for name, text in ref.ENCODE_SLIPS.items()}
-        _compare(tuple(core.tensor_detach(t) if core.is_tensor(t) else t for t in got), ref.ref_encode(state, x), what, slips)
+        checks.compare_naming_slips(tuple(core.tensor_detach(t) if core.is_tensor(t) else t for t in got), ref.ref_encode(state, x), what, slips)
 
 
 @hidden("reparameterize")
@@ -112,14 +90,14 @@ def check_reparameterize(reparameterize: Fn) -> None:
                  "was drawn without the reparameterisation trick; write z = mu + exp(logvar / 2) * eps with eps ~ N(0, I)")
         delta = core.tensor_detach(z) - core.tensor_detach(mu)
         compare_close(grads[0], torch.ones_like(grads[0]), 1e-9, 1e-9, f"{what}: dz/dmu (expected 1 everywhere)")
-        _compare(grads[1], 0.5 * delta, f"{what}: dz/dlogvar (expected sigma * eps / 2 = (z - mu) / 2)",
+        checks.compare_naming_slips(grads[1], 0.5 * delta, f"{what}: dz/dlogvar (expected sigma * eps / 2 = (z - mu) / 2)",
                  {"sigma is exp(logvar) instead of exp(logvar / 2) (logvar is the log variance)": delta})
         eps = delta / torch.exp(0.5 * core.tensor_detach(logvar))
         mean, std = float(eps.mean()), float(eps.std())
         if abs(mean) > 0.06 or abs(std - 1) > 0.05:
             fail(f"{what}: (z - mu) / sigma should be standard normal, got mean {mean:.3f} and std {std:.3f}")
         again = core.call_student(reparameterize, mu, logvar, what=what)
-        if _same(core.tensor_detach(again), core.tensor_detach(z)):
+        if checks.same_values(core.tensor_detach(again), core.tensor_detach(z)):
             fail(f"{what}: two calls returned the same z; draw new noise eps on every call")
 
 
@@ -131,7 +109,7 @@ def check_gaussian_kl(gaussian_kl: Fn) -> None:
         got = core.call_student(gaussian_kl, mu.clone(), logvar.clone(), what=what)
         _shape(got, (mu.shape[0],), what, " Return one KL per data point: sum over the latent dims, not over the batch.")
         slips = {text: ref.ref_kl(mu, logvar, slip=name) for name, text in ref.KL_SLIPS.items()}
-        _compare(core.tensor_detach(got), ref.ref_kl(mu, logvar), what, slips)
+        checks.compare_naming_slips(core.tensor_detach(got), ref.ref_kl(mu, logvar), what, slips)
 
 
 @hidden("negative_elbo")
@@ -147,7 +125,7 @@ def check_negative_elbo(negative_elbo: Fn) -> None:
                 fail(f"{call}: expected a differentiable tensor (no .item(), float() or detach), got {type(got).__name__}")
             value = checks.as_number(got, call)
             slips = {text: float(ref.ref_negative_elbo(**case, slip=name)) for name, text in ref.ELBO_SLIPS.items()}
-            _compare(value, float(ref.ref_negative_elbo(**case)), call, slips)
+            checks.compare_naming_slips(value, float(ref.ref_negative_elbo(**case)), call, slips)
 
 
 @hidden("iwae_bound")
@@ -158,7 +136,7 @@ def check_iwae_bound(iwae_bound: Fn) -> None:
         got = core.call_student(iwae_bound, lpx.clone(), lpz.clone(), lqz.clone(), what=call)
         _shape(got, (lpx.shape[1],), call, " Reduce over the k samples (dim 0) only.")
         slips = {text: ref.ref_iwae(lpx, lpz, lqz, slip=name) for name, text in ref.IWAE_SLIPS.items()}
-        _compare(core.tensor_detach(got), ref.ref_iwae(lpx, lpz, lqz), call, slips, STABLE)
+        checks.compare_naming_slips(core.tensor_detach(got), ref.ref_iwae(lpx, lpz, lqz), call, slips, STABLE)
 
 
 @hidden("planar_log_det")
@@ -169,7 +147,7 @@ def check_planar_log_det(planar_log_det: Fn) -> None:
         got = core.call_student(planar_log_det, z.clone(), w.clone(), u.clone(), b.clone(), what=call)
         _shape(got, (z.shape[0],), call)
         slips = {text: ref.ref_planar(z, w, u, b, slip=name) for name, text in ref.PLANAR_SLIPS.items()}
-        _compare(core.tensor_detach(got), ref.ref_planar(z, w, u, b), call, slips,
+        checks.compare_naming_slips(core.tensor_detach(got), ref.ref_planar(z, w, u, b), call, slips,
                  " Take the absolute value: log|1 + u.psi(z)|.")
 
 
@@ -185,7 +163,7 @@ def check_bits_per_dim(bits_per_dim: Fn) -> None:
         else:
             got = checks.as_number(got, call)
         slips = {text: ref.ref_bpd(nll, d, slip=name) for name, text in ref.BPD_SLIPS.items()}
-        _compare(got, ref.ref_bpd(nll, d), call, slips)
+        checks.compare_naming_slips(got, ref.ref_bpd(nll, d), call, slips)
 
 
 core.watch_functions(sys.modules[__name__])

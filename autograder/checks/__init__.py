@@ -57,6 +57,8 @@ from autograder.checks.tensors import (
     check_monotone,
     check_shapes,
     compare_close,
+    compare_naming_slips,
+    same_values,
 )
 from autograder.checks.toys import TinyDiscriminator, TinyGenerator, toy_class_images
 from autograder.checks.training import (
@@ -95,6 +97,7 @@ __all__ = [
     "check_step_updates_only",
     "checked",
     "compare_close",
+    "compare_naming_slips",
     "core",
     "edit",
     "fail",
@@ -105,6 +108,7 @@ __all__ = [
     "max_param_diff",
     "own_work",
     "rewrite",
+    "same_values",
     "slip",
     "snapshot",
     "swapped_in",

@@ -7,7 +7,8 @@ tolerances: ``|actual - expected| <= atol + rtol * |expected|`` element-wise.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -93,6 +94,33 @@ def compare_close(actual: Any, expected: Any, rtol: float, atol: float, what: st
         f"{what}: expected {_fmt(e[idx].item())} at index {idx}, got {_fmt(a[idx].item())}; "
         f"{int((~ok).sum())} of {a.numel()} elements differ (rtol={rtol:g}, atol={atol:g})"
     )
+
+
+def same_values(a: Any, b: Any, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
+    """Whether :func:`compare_close` accepts ``a`` against ``b`` (devices not compared)."""
+    try:
+        compare_close(a, b, rtol, atol, "", check_device=False)
+    except core.CheckFailure:
+        return False
+    return True
+
+
+def compare_naming_slips(got: Any, expected: Any, what: str, slips: Mapping[str, Any], hint: str = "",
+                         rtol: float = 1e-6, atol: float = 1e-9) -> None:
+    """``got`` against ``expected``; on a mismatch, name the first known slip whose value ``got`` matches
+    (``slips`` maps "what the slip does" to its value), else say that the values are not finite (with
+    ``hint``, when given) or how they differ."""
+    __tracebackhide__ = True
+    if same_values(got, expected, rtol, atol):
+        return
+    for description, value in slips.items():
+        if same_values(got, value, rtol, atol) and not same_values(value, expected, rtol, atol):
+            fail(f"{what}: it matches what you get when {description}")
+    values = got if isinstance(got, (tuple, list)) else (got,)
+    if hint and any(not bool(core.isfinite(core.tensor_detach(v)).all()) if core.is_tensor(v) else
+                    isinstance(v, float) and not math.isfinite(v) for v in values):
+        fail(f"{what}: expected finite values, got nan or inf.{hint}")
+    compare_close(got, expected, rtol, atol, what)
 
 
 @checked

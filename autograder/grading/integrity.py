@@ -27,8 +27,8 @@ CHECK_NAMES: tuple[str, ...] = (
     "check_every_parameter_learns", "check_finite", "check_invariant", "check_loss",
     "check_loss_stable", "check_monotone", "check_output_range", "check_reduction_mean",
     "check_shapes", "check_smoke_training", "check_step", "check_step_updates_only", "checked",
-    "compare_close", "core", "edit", "fail", "grading_device", "hidden_checks", "library_copy",
-    "make_logit_cases", "max_param_diff", "own_work", "rewrite", "slip", "snapshot", "swapped_in",
+    "compare_close", "compare_naming_slips", "core", "edit", "fail", "grading_device", "hidden_checks", "library_copy",
+    "make_logit_cases", "max_param_diff", "own_work", "rewrite", "same_values", "slip", "snapshot", "swapped_in",
     "toy_class_images", "variant",
 )
 WATCHED_MODULES: tuple[str, ...] = (
