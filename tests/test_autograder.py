@@ -115,10 +115,25 @@ def _sleeps(nb):
     nb.cells[i:i] = [nbformat.v4.new_code_cell("import time\ntime.sleep(9)") for _ in range(3)]
 
 
+FONT_PROBE = r'''
+import glob, os
+before = {p: os.stat(p).st_mtime_ns for p in glob.glob(os.path.join(os.environ["MPLCONFIGDIR"], "fontlist-*.json"))}
+import io
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots()
+ax.set_title("fonts")
+fig.savefig(io.BytesIO(), format="png")
+plt.close(fig)
+after = {p: os.stat(p).st_mtime_ns for p in glob.glob(os.path.join(os.environ["MPLCONFIGDIR"], "fontlist-*.json"))}
+print("FONTS-PREBUILT" if before and before == after else f"FONTS-REBUILT {before} {after}")
+'''
+
+
 # student -> (builder or raw writer, expected auto score, expected status)
 CORPUS = {
     "correct": (_with(body=CORRECT, edit=_written), 3, "ok"),
-    "correct_bce": (_with(body="return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))"), 3, "ok"),
+    "correct_bce": (_with(body="return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))",
+                          edit=_after_test(FONT_PROBE)), 3, "ok"),
     "wrong_sign": (_with(body=WRONG), 0, "ok"),
     "naive_unstable": (_with(body="return -torch.log(torch.sigmoid(fake_logits)).mean()"), 0, "ok"),
     "sum_for_mean": (_with(body="return F.softplus(-fake_logits).sum()"), 0, "ok"),
@@ -229,6 +244,15 @@ def test_messages_are_specific(graded):
     tests = json.loads((out / "tests.json").read_text())["example"]
     naive = {t["cell"]: t for t in tests["naive_unstable"]["tests"]}["test_generator_loss"]
     assert "numerically stable" in naive["message"]
+
+
+def test_kernels_start_with_the_workers_font_list(graded):
+    """Each kernel gets a copy of matplotlib's font list, built once by the grader, and uses it
+    as it is (no rebuild: about 0.3 s of every kernel)."""
+    _, out, _, _ = graded
+    nb = nbformat.read(out / "autograded" / "correct_bce" / "example" / "example.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "FONTS-PREBUILT" in printed, printed[-500:]
 
 
 def test_tests_csv_has_a_row_per_graded_cell(graded):
