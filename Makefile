@@ -12,9 +12,9 @@ STAMP  := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export MPLBACKEND ?= Agg
 
-.PHONY: setup system demo test test-fast lab book lint release bench clean
+.PHONY: setup system bytecode demo test test-fast lab book lint release bench clean
 
-setup: system $(STAMP)
+setup: system $(STAMP) bytecode
 
 # Debian packages the tests use for real (PostgreSQL, Chromium, bubblewrap); a no-op when present.
 system:
@@ -39,6 +39,13 @@ $(STAMP): requirements.lock pyproject.toml
 	  $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock; fi
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+
+# The kit's own bytecode, compiled ahead (a no-op when current). Grading kernels run as an
+# unprivileged user that cannot write __pycache__ into the checkout, and where
+# PYTHONDONTWRITEBYTECODE is set no process writes it: without this step every kernel, test
+# worker and subprocess compiles gan_utils and autograder from source again.
+bytecode: $(STAMP)
+	@$(BIN)/python -m compileall -q gan_utils autograder tests conftest.py
 
 demo: setup
 	$(BIN)/python -m autograder demo --out out/demo
