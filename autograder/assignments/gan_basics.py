@@ -52,7 +52,7 @@ def check_optimal_discriminator(optimal_discriminator: Fn) -> None:
         got = core.call_student(optimal_discriminator, p.clone(), q.clone(), what="optimal_discriminator")
         slips = {"p_data and p_g are swapped (D* is the probability that x is real)": ref.ref_optimal_discriminator(q, p)}
         checks.compare_naming_slips(got, ref.ref_optimal_discriminator(p, q), f"optimal_discriminator on case {k} ({core.describe(p)})",
-                 slips, NONFINITE_HINT["zeros"])
+                                    slips, NONFINITE_HINT["zeros"])
 
 
 @hidden("js_divergence")
@@ -65,7 +65,7 @@ def check_js_divergence(js_divergence: Fn) -> None:
                  ref.ref_js_divergence(p, q, dx, half=False),
                  "the sum is not multiplied by dx (a Riemann sum approximates the integral)": ref.ref_js_divergence(p, q, 1.0)}
         checks.compare_naming_slips(got, float(ref.ref_js_divergence(p, q, dx)), f"js_divergence on case {k} (dx={dx:.3g})", slips,
-                 NONFINITE_HINT["xlogy"], rtol=1e-6, atol=1e-9)
+                                    NONFINITE_HINT["xlogy"], rtol=1e-6, atol=1e-9)
 
 
 @hidden("dirac_field")

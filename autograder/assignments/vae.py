@@ -91,7 +91,7 @@ def check_reparameterize(reparameterize: Fn) -> None:
         delta = core.tensor_detach(z) - core.tensor_detach(mu)
         compare_close(grads[0], torch.ones_like(grads[0]), 1e-9, 1e-9, f"{what}: dz/dmu (expected 1 everywhere)")
         checks.compare_naming_slips(grads[1], 0.5 * delta, f"{what}: dz/dlogvar (expected sigma * eps / 2 = (z - mu) / 2)",
-                 {"sigma is exp(logvar) instead of exp(logvar / 2) (logvar is the log variance)": delta})
+                                    {"sigma is exp(logvar) instead of exp(logvar / 2) (logvar is the log variance)": delta})
         eps = delta / torch.exp(0.5 * core.tensor_detach(logvar))
         mean, std = float(eps.mean()), float(eps.std())
         if abs(mean) > 0.06 or abs(std - 1) > 0.05:
@@ -148,7 +148,7 @@ def check_planar_log_det(planar_log_det: Fn) -> None:
         _shape(got, (z.shape[0],), call)
         slips = {text: ref.ref_planar(z, w, u, b, slip=name) for name, text in ref.PLANAR_SLIPS.items()}
         checks.compare_naming_slips(core.tensor_detach(got), ref.ref_planar(z, w, u, b), call, slips,
-                 " Take the absolute value: log|1 + u.psi(z)|.")
+                                    " Take the absolute value: log|1 + u.psi(z)|.")
 
 
 @hidden("bits_per_dim")

@@ -289,12 +289,13 @@ class Worker:
         opts = self.opts
         env = venv_path_env()
         env.update(opts.kernel_env)
+        mpl_config = workdir / ".config" / "matplotlib"
         # a Dask worker process sets OMP_NUM_THREADS for its share of the node; keep it
         threads = os.environ.get("OMP_NUM_THREADS") if opts.scheduler else None
         threads = threads or str(max(1, (os.cpu_count() or 1) // max(1, opts.workers)))
         env.update(
             OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONHASHSEED="0", NBGRADER_EXECUTION="autograde",
-            IPYTHONDIR=str(workdir / ".ipython"), MPLCONFIGDIR=str(workdir / ".config" / "matplotlib"),
+            IPYTHONDIR=str(workdir / ".ipython"), MPLCONFIGDIR=str(mpl_config),
             PYTHONDONTWRITEBYTECODE="1",
             # figures inline, as in Jupyter: a non-interactive backend warns on plt.show()
             # (stderr, which zeroes a test cell)
@@ -308,8 +309,8 @@ class Worker:
             env.setdefault("GAN_UTILS_DATA", str(Path.home() / ".cache" / "gan_utils" / "data"))
             env.update(HOME=str(workdir), XDG_CACHE_HOME=str(workdir / ".cache"))
         for font_list in self._font_lists(mode):
-            (workdir / ".config" / "matplotlib").mkdir(parents=True, exist_ok=True)
-            shutil.copy2(font_list, workdir / ".config" / "matplotlib" / font_list.name)
+            mpl_config.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(font_list, mpl_config / font_list.name)
         if mode == "namespaces":  # the kernel runs as nobody; under bwrap as the grader's own user
             env.update(USER="nobody", LOGNAME="nobody")
             for path in [workdir, *workdir.rglob("*")]:
