@@ -38,6 +38,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils as nbutils
 from nbgrader.preprocessors import Execute
+from traitlets import Bool
 
 from autograder.grading import integrity
 
@@ -180,6 +181,10 @@ def _grade_id(cell: NotebookNode) -> str | None:
 
 class GuardedExecute(Execute):
     """nbgrader's Execute with limits, kernel recovery and integrity checks (see module doc)."""
+
+    # Every cell runs after a failing one. This also sends stop_on_error=False, so the kernel
+    # never aborts the next cell's request, which can reach it just after an error.
+    allow_errors = Bool(True)
 
     def __init__(self, **kw: Any) -> None:
         kw["kernel_manager_class"] = SandboxedKernelManager
