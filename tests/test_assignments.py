@@ -9,14 +9,23 @@ which lose their cell's points with "write this yourself").
 
 For each assignment the harness builds a corpus of submissions from the committed
 student notebook, with the answer cells taken from the solution and edited by the
-tables, and grades it **once** with the real batch grader (``python -m autograder
-grade --workers 2``). Slips whose cells and failing tests are disjoint share one
-submission, so the corpus stays small; a shared submission must then lose exactly the
-union of its slips' tests, which is the same statement for each slip. A variant joins
-a slip submission when none of that submission's failing tests grades the variant's
-cells (the hidden checks say which cells they grade), so a broken variant cannot hide
-behind a slip; the remaining variants share submissions of their own. A new assignment joins by adding its module and
-notebook: there is no per-assignment code here.
+tables. Slips whose cells and failing tests are disjoint share one submission, so the
+corpus stays small; a shared submission must then lose exactly the union of its slips'
+tests, which is the same statement for each slip. A variant joins a slip submission
+when none of that submission's failing tests grades the variant's cells (the hidden
+checks say which cells they grade), so a broken variant cannot hide behind a slip; the
+remaining variants share submissions of their own.
+
+Two graders score the corpus. The real batch grader (``python -m autograder grade
+--workers 2``: sandbox, limits, nbgrader, gradebook) grades the solution, the blank
+notebook and the first slip submission. ``tests/table_runner.py`` grades every
+submission the way nbgrader's autograde does, with the same hidden tests and scoring,
+but in children forked from one process that imported torch and the kit once (no
+kernel start, no sandbox, no figures drawn: about 40 % of the real grader's time per
+submission, measured on the shared ones); the two run side by side, and the harness
+checks that the runner gives the three shared submissions the real grader's scores and
+messages, cell by cell. A new assignment joins by adding its module and notebook: there is no
+per-assignment code here.
 
 Run one assignment: ``pytest tests/test_assignments.py -k cgan_mnist -s`` (``-s``
 prints the corpus and the timings).
@@ -26,6 +35,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import json
 import math
 import os
 import re
@@ -133,32 +143,39 @@ def place_variants(variants: list[Variant], slip_packs: list[list], reads: dict[
     return left
 
 
+REAL_GRADER = ("solution", "blank", "slips0")  # the submissions the real batch grader grades too
+
+
 @dataclass
 class Graded:
     name: str
-    grades: dict[str, dict[str, str]]
-    tests: dict[str, dict[str, dict[str, str]]]
+    grades: dict[str, dict[str, str]]  # the real grader's grades.csv rows, per student
+    tests: dict[str, dict[str, dict[str, str]]]  # the real grader's tests.csv rows, per student and cell
+    table: dict[str, dict[str, Any]]  # the table runner's record, per student
     packs: dict[str, list] = field(default_factory=dict)  # submission -> slips or variants
     out: Path | None = None
     seconds: float = 0.0
+    table_seconds: float = 0.0
 
     def auto(self, student: str) -> dict[str, dict[str, str]]:
         return {c: r for c, r in self.tests.get(student, {}).items() if r["kind"] == "auto"}
 
-    def failed(self, student: str) -> set[str]:
-        return {c for c, r in self.auto(student).items() if float(r["score"]) < float(r["max_score"])}
+    def table_tests(self, student: str) -> dict[str, dict[str, Any]]:
+        record = self.table[student]
+        assert record["status"] == "ok", f"{self.name}/{student}: the table runner says {record}"
+        return record["tests"]
+
+    def table_failed(self, student: str) -> set[str]:
+        return {c for c, r in self.table_tests(student).items() if r["score"] < r["max_score"]}
 
     def submission_of(self, item_name: str) -> str:
         return next(s for s, items in self.packs.items() if any(i.name == item_name for i in items))
 
-    def graded_with(self, item: Slip | Variant) -> tuple[str, dict[str, str], list, set[str]]:
-        """The submission holding ``item``, its grade row (status must be ok), its items, and the
-        tests its slips must fail."""
+    def graded_with(self, item: Slip | Variant) -> tuple[str, list, set[str]]:
+        """The submission holding ``item``, its items, and the tests its slips must fail."""
         student = self.submission_of(item.name)
-        grade = self.grades[student]
-        assert grade["status"] == "ok", grade["message"]
         group = self.packs[student]
-        return student, grade, group, set().union(*(i.fails for i in group if isinstance(i, Slip)))
+        return student, group, set().union(*(i.fails for i in group if isinstance(i, Slip)))
 
 
 _CACHE: dict[str, Graded] = {}
@@ -170,7 +187,82 @@ def _env() -> dict[str, str]:
     return env
 
 
-def grade_corpus(name: str, base: Path) -> Graded:
+def _start_real_grader(name: str, base: Path, corpus: dict[str, nbformat.NotebookNode]) -> subprocess.Popen:
+    for student, nb in corpus.items():
+        folder = base / "submitted" / student / name
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{name}.ipynb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "autograder", "grade", "--assignment", name, "--submissions", str(base / "submitted"),
+         "--out", str(base / "out"), "--course-root", str(base / "course"), "--workers", "2"],
+        cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _real_grader_results(proc: subprocess.Popen, base: Path, corpus: dict[str, nbformat.NotebookNode]) -> tuple[dict, dict]:
+    try:
+        stdout, stderr = proc.communicate(timeout=1500)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+    assert proc.returncode == 0, f"the grader could not run:\n{stdout[-3000:]}\n{stderr[-3000:]}"
+    out = base / "out"
+    with open(out / "grades.csv", newline="", encoding="utf-8") as f:
+        grades = {row["student_id"]: row for row in csv.DictReader(f)}
+    tests: dict[str, dict[str, dict[str, str]]] = {}
+    with open(out / "tests.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            tests.setdefault(row["student_id"], {})[row["cell"]] = row
+    assert set(grades) == set(corpus), f"graded {sorted(grades)}, submitted {sorted(corpus)}"
+    return grades, tests
+
+
+class TableServer:
+    """One ``tests/table_runner.py --serve`` per pytest process: its imports are paid once."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+
+    def grade(self, spec: dict[str, Any]) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            with open(self.log, "ab") as log:
+                self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "table_runner.py"), "--serve"],
+                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+                                             cwd=ROOT, env=_env())
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(spec) + "\n")
+        self.proc.stdin.flush()
+        reply = self.proc.stdout.readline()
+        assert reply and json.loads(reply) == {"done": spec["out"]}, (
+            f"the table runner stopped ({reply!r}):\n{self.log.read_text(errors='replace')[-3000:]}")
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def _table_runner(server: TableServer, name: str, base: Path, corpus: dict[str, nbformat.NotebookNode]) -> tuple[dict, float]:
+    folder = base / "table"
+    folder.mkdir()
+    for student, nb in corpus.items():
+        nbformat.write(nb, folder / f"{student}.ipynb")
+    spec = {"solution": str(_paths(name)[0]), "out": str(folder / "out"), "workers": 2, "timeout": 900,
+            "env": {"GAN_COURSE_MODE": "quick", "MPLBACKEND": "Agg"},
+            "submissions": {student: str(folder / f"{student}.ipynb") for student in corpus}}
+    start = time.perf_counter()
+    server.grade(spec)
+    seconds = time.perf_counter() - start
+    table = {student: json.loads((folder / "out" / f"{student}.json").read_text(encoding="utf-8")) for student in corpus}
+    return table, seconds
+
+
+def grade_corpus(server: TableServer, name: str, base: Path) -> Graded:
     slips, variants, copies = tables(name)
     corpus: dict[str, nbformat.NotebookNode] = {"solution": fill_answers(name), "blank": nbformat.read(_paths(name)[1], as_version=4)}
     packs: dict[str, list] = {}
@@ -182,42 +274,40 @@ def grade_corpus(name: str, base: Path) -> Graded:
         packs[f"variants{i}"] = group
     for student, group in packs.items():
         corpus[student] = fill_answers(name, tuple(e for item in group for e in item.edits))
-    for student, nb in corpus.items():
-        folder = base / "submitted" / student / name
-        folder.mkdir(parents=True)
-        nbformat.write(nb, folder / f"{name}.ipynb")
-    out = base / "out"
+    real = {student: nb for student, nb in corpus.items() if student in REAL_GRADER}
     start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "autograder", "grade", "--assignment", name, "--submissions", str(base / "submitted"),
-         "--out", str(out), "--course-root", str(base / "course"), "--workers", "2"],
-        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=1500,
-    )
+    proc = _start_real_grader(name, base, real)  # both graders at once
+    try:
+        table, table_seconds = _table_runner(server, name, base, corpus)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
+    grades, tests = _real_grader_results(proc, base, real)
     seconds = time.perf_counter() - start
-    assert proc.returncode == 0, f"the grader could not run:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    with open(out / "grades.csv", newline="", encoding="utf-8") as f:
-        grades = {row["student_id"]: row for row in csv.DictReader(f)}
-    tests: dict[str, dict[str, dict[str, str]]] = {}
-    with open(out / "tests.csv", newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            tests.setdefault(row["student_id"], {})[row["cell"]] = row
-    assert set(grades) == set(corpus), f"graded {sorted(grades)}, submitted {sorted(corpus)}"
-    print(f"\n[{name}] {len(corpus)} submissions graded with 2 workers in {seconds:.1f} s")
-    for student, row in sorted(grades.items()):
+    print(f"\n[{name}] real grader: {len(real)} submissions, table runner: {len(corpus)} submissions, "
+          f"2 workers each, side by side: {seconds:.1f} s in all (the table runner's part {table_seconds:.1f} s)")
+    for student, record in table.items():
         items = ", ".join(i.name for i in packs.get(student, []))
-        print(f"  {student}: {row['auto_score']}/{row['auto_max_score']} automatic, {row['status']}, "
-              f"{row['seconds']} s{'  [' + items + ']' if items else ''}")
-    return Graded(name, grades, tests, packs, out, seconds)
+        score = sum(r["score"] for r in record["tests"].values())
+        top = sum(r["max_score"] for r in record["tests"].values())
+        real_row = f"; real grader {grades[student]['auto_score']}, {grades[student]['seconds']} s" if student in grades else ""
+        print(f"  {student}: {score:g}/{top:g} automatic, {record['status']}, {record['seconds']} s{real_row}"
+              f"{'  [' + items + ']' if items else ''}")
+    return Graded(name, grades, tests, table, packs, base / "out", seconds, table_seconds)
 
 
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory: pytest.TempPathFactory):
+    server = TableServer(tmp_path_factory.mktemp("table_runner") / "server.log")
+
     def get(name: str) -> Graded:
         if name not in _CACHE:
-            _CACHE[name] = grade_corpus(name, tmp_path_factory.mktemp(name))
+            _CACHE[name] = grade_corpus(server, name, tmp_path_factory.mktemp(name))
         return _CACHE[name]
 
-    return get
+    yield get
+    server.close()
 
 
 def _items(kind: int) -> list[Any]:
@@ -346,15 +436,14 @@ def _code(source: str) -> str:
 
 def _check_slip(name: str, item: Slip, graded) -> None:
     g = graded(name)
-    student, grade, group, expected = g.graded_with(item)
-    failed = g.failed(student)
-    auto = g.auto(student)
+    student, group, expected = g.graded_with(item)
+    auto = g.table_tests(student)
+    failed = g.table_failed(student)
     messages = "; ".join(f"{c}: {auto[c]['message']}" for c in sorted(failed))
     assert item.fails <= failed, f"{name}/{item.name}: these tests should fail but passed: {sorted(item.fails - failed)}"
     assert failed <= expected, (f"{name}/{item.name} (graded together with {[i.name for i in group]}): "
                                 f"unexpected failures {sorted(failed - expected)}; messages: {messages}")
-    lost = sum(float(auto[c]["max_score"]) for c in failed)
-    assert math.isclose(float(grade["auto_score"]), float(grade["auto_max_score"]) - lost)
+    assert all(auto[c]["score"] == 0 for c in failed), f"{name}/{item.name}: partial credit where a test failed: {auto}"
     if item.message:
         for cell in item.fails:
             assert item.message.lower() in auto[cell]["message"].lower(), (
@@ -378,10 +467,27 @@ def test_library_copy_loses_its_points(name: str, item: Slip, graded) -> None:
 @pytest.mark.parametrize(("name", "item"), _items(1))
 def test_correct_variant_keeps_full_marks(name: str, item: Variant, graded) -> None:
     g = graded(name)
-    student, _, group, allowed = g.graded_with(item)  # allowed: tests lost to slips graded alongside
-    lost = {c: r["message"] for c, r in g.auto(student).items()
-            if float(r["score"]) < float(r["max_score"]) and c not in allowed}
+    student, group, allowed = g.graded_with(item)  # allowed: tests lost to slips graded alongside
+    lost = {c: r["message"] for c, r in g.table_tests(student).items() if r["score"] < r["max_score"] and c not in allowed}
     assert not lost, f"{name}/{item.name} (graded together with {[i.name for i in group]}) lost points: {lost}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_table_runner_scores_as_the_real_grader(name: str, graded) -> None:
+    """On the submissions both grade, the table runner gives every test cell the real grader's score
+    and message (so its verdicts on the other submissions stand for the real grader's)."""
+    g = graded(name)
+    assert set(REAL_GRADER) <= set(g.grades), f"{name}: the real grader graded {sorted(g.grades)}"
+    for student in REAL_GRADER:
+        grade = g.grades[student]
+        assert grade["status"] == "ok", f"{name}/{student}: {grade['message']}"
+        real = {c: (float(r["score"]), float(r["max_score"]), r["message"]) for c, r in g.auto(student).items()}
+        fast = {c: (r["score"], r["max_score"], r["message"]) for c, r in g.table_tests(student).items()}
+        assert fast == real, f"{name}/{student}: table runner {fast}\nreal grader {real}"
+        lost = sum(r[1] - r[0] for r in real.values())
+        assert math.isclose(float(grade["auto_score"]), float(grade["auto_max_score"]) - lost)
+    assert g.table_failed("slips0"), f"{name}: the first slip submission lost nothing, so the comparison shows little"
 
 
 def test_packing_keeps_cells_and_failures_apart() -> None:

@@ -269,3 +269,43 @@ def test_plain_nbgrader_feedback_config_redacts_hidden_tests(tmp_path):
     nb, _ = feedback.RedactHiddenTests().preprocess(executed, resources)
     text = json.dumps(nb)
     assert "hidden_cases" not in text and "BEGIN HIDDEN" not in text and "expected 1, got 2" in text
+
+
+class _SpareKernelStub:
+    """Stands for a prepared Worker: records that it was closed."""
+
+    def __init__(self, flag: str) -> None:
+        self.flag = flag
+
+    def close(self) -> None:
+        Path(self.flag).write_text("closed")
+
+
+def _prepare_and_return(root: str, flag: str) -> None:
+    from autograder.grading import worker
+
+    worker._remember("key", Path(root), _SpareKernelStub(flag))
+
+
+def test_a_task_process_removes_its_folder_when_it_ends(tmp_path):
+    """Dask worker processes end through multiprocessing (no atexit): the prepared worker is still
+    closed and its folder removed; folders of processes that died are swept, others kept."""
+    import multiprocessing
+
+    from autograder.grading import worker
+
+    root, flag = tmp_path / (worker.TASK_ROOT_PREFIX + "ended"), tmp_path / "closed.txt"
+    root.mkdir()
+    (root / "state").mkdir()
+    child = multiprocessing.get_context("spawn").Process(target=_prepare_and_return, args=(str(root), str(flag)))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0 and flag.read_text() == "closed" and not root.exists()
+
+    dead, alive, unmarked = (tmp_path / (worker.TASK_ROOT_PREFIX + n) for n in ("dead", "alive", "unmarked"))
+    for folder in (dead, alive, unmarked):
+        folder.mkdir()
+    (dead / "owner.pid").write_text(str(child.pid))  # the process that just ended
+    (alive / "owner.pid").write_text(str(os.getpid()))
+    assert worker._sweep_task_roots(tmp_path) == [dead]
+    assert not dead.exists() and alive.exists() and unmarked.exists()

@@ -3,7 +3,7 @@
 The smallest complete grading module, and the template for new ones: a reference, the
 cases the hidden test runs, the library names the answer may not call, and the tables
 of slips, correct variants and library copies that ``tests/test_assignments.py``
-grades through the real batch grader.
+grades.
 """
 
 from __future__ import annotations

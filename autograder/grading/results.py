@@ -46,7 +46,7 @@ def new_result(student: str, assignment: str, info: Any, fingerprint: str) -> di
     }
 
 
-def _cell_message(cell: NotebookNode | None) -> str:
+def cell_message(cell: NotebookNode | None) -> str:
     if cell is None or cell.cell_type != "code":
         return ""
     for out in cell.get("outputs", []):
@@ -82,7 +82,7 @@ def notebook_tests(nb: Any, executed: NotebookNode | None, info: Any) -> list[di
             outcome = "partial"
         else:
             outcome = "failed"
-        message = _cell_message(cells.get(grade.name))
+        message = cell_message(cells.get(grade.name))
         if "not run" in message:
             outcome = "not_run"
         rows.append({

@@ -17,6 +17,7 @@ import hashlib
 import html
 import json
 import logging
+import multiprocessing.util
 import os
 import shutil
 import subprocess
@@ -454,6 +455,47 @@ class Worker:
 
 # -- one student, anywhere the kit is installed -------------------------------------------
 _PREPARED: dict[str, tuple[Path, Worker]] = {}
+TASK_ROOT_PREFIX = "autograder-task-"
+_FINALIZER: Any = None
+
+
+def _drop_prepared() -> None:
+    """Stop the prepared worker's spare kernel and remove its folder."""
+    while _PREPARED:
+        root, worker = _PREPARED.popitem()[1]
+        try:
+            worker.close()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _remember(key: str, root: Path, worker: Any) -> None:
+    """Keep a prepared worker for later tasks; it is closed and its folder removed when this
+    process exits (Dask worker processes end through multiprocessing, which skips atexit)."""
+    global _FINALIZER
+    if _FINALIZER is None:
+        _FINALIZER = multiprocessing.util.Finalize(None, _drop_prepared, exitpriority=10)
+    _PREPARED[key] = (root, worker)
+
+
+def _sweep_task_roots(tmp: Path) -> list[Path]:
+    """Remove the task folders of processes that are gone (a Dask worker that was killed); returns them."""
+    gone = []
+    for root in tmp.glob(TASK_ROOT_PREFIX + "*"):
+        try:
+            if root.stat().st_uid != os.getuid():
+                continue
+            pid = int((root / "owner.pid").read_text(encoding="ascii"))
+        except (OSError, ValueError):  # not finished, not ours, or not a task folder
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(root, ignore_errors=True)
+            gone.append(root)
+        except PermissionError:  # alive, someone else's
+            pass
+    return gone
 
 
 def grade_task(opts: GradeOptions, student: str, fingerprint: str, submission: dict[str, bytes],
@@ -471,11 +513,10 @@ def grade_task(opts: GradeOptions, student: str, fingerprint: str, submission: d
     key = hashlib.sha256(repr(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in source.items())).encode()
                          + opts.assignment.encode() + repr(isolation).encode()).hexdigest()[:16]
     if key not in _PREPARED:
-        for old_root, old in _PREPARED.values():
-            old.close()
-            shutil.rmtree(old_root, ignore_errors=True)
-        _PREPARED.clear()
-        run_root = Path(tempfile.mkdtemp(prefix="autograder-task-"))
+        _drop_prepared()
+        _sweep_task_roots(Path(tempfile.gettempdir()))
+        run_root = Path(tempfile.mkdtemp(prefix=TASK_ROOT_PREFIX))
+        (run_root / "owner.pid").write_text(str(os.getpid()), encoding="ascii")
         write_folder(run_root / "source" / opts.assignment, source)
         config = opts.course_config if opts.course_config and Path(opts.course_config).exists() else COURSE_CONFIG
         local = replace(opts, source_root=run_root / "source", submissions=run_root / "incoming",
@@ -485,7 +526,7 @@ def grade_task(opts: GradeOptions, student: str, fingerprint: str, submission: d
         quiet_nbgrader_logs(local.out / "logs" / "task.log")
         prepare_course(local, run_root / "state" / "template")
         worker = Worker(local, "t1", run_root, mode, batch.hidden_paths(local, run_root))
-        _PREPARED[key] = (run_root, worker)
+        _remember(key, run_root, worker)
     run_root, worker = _PREPARED[key]
     folder = worker.opts.submissions / student / opts.assignment
     shutil.rmtree(folder, ignore_errors=True)
