@@ -14,7 +14,9 @@ Each submission is graded as nbgrader's autograde grades it, without the sandbox
 gradebook: its locked and test cells are replaced by the solution's (hidden tests
 included, as ``OverwriteCells`` does), every code cell runs in order in an IPython shell
 (magics and displays work as in a kernel, figures are made but not drawn; an error does
-not stop the run), the grader's own rule for test cells applies (stderr is not an error,
+not stop the run), the grader's integrity snapshot is compared before each test cell (a test does
+not run after the notebook tampered with graded objects), the grader's own rule for test
+cells applies (stderr is not an error,
 :func:`autograder.grading.executor.stderr_is_not_an_error`), and nbgrader's
 ``determine_grade`` and the grader's message extraction score each test cell.
 
@@ -103,26 +105,48 @@ def _figures_not_drawn(shell: Any) -> None:
     shell.events.register("post_run_cell", lambda _result: plt.close("all"))
 
 
+def _snapshot(shell: Any, preload: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """The grader's integrity snapshot of the shell's state, taken the way the grader takes it."""
+    from IPython.utils.capture import capture_output
+
+    from autograder.grading import integrity
+
+    nonce = integrity.new_nonce()
+    with capture_output(display=False) as captured:
+        shell.run_cell(integrity.snapshot_code(nonce, preload), store_history=False, silent=True)
+    return integrity.parse(captured.stdout, nonce)
+
+
 def grade_here(nb: Any) -> dict[str, dict[str, Any]]:
     """Run every code cell of ``nb`` in a fresh IPython shell in this process; score the test cells."""
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.utils.capture import capture_output
     from nbgrader import utils as nbutils
 
-    from autograder.grading.executor import stderr_is_not_an_error
+    from autograder.grading import integrity
+    from autograder.grading.executor import RunContext, _error, stderr_is_not_an_error
     from autograder.grading.results import cell_message
 
     shell = InteractiveShell.instance()
     shell.enable_gui = lambda gui=None: None  # as in ipykernel: the inline backend needs no event loop
     _figures_not_drawn(shell)
+    baseline = _snapshot(shell, RunContext.preload)
     tests: dict[str, dict[str, Any]] = {}
     for cell in nb.cells:
         if cell.cell_type != "code" or not cell.source.strip():
             continue
+        graded = nbutils.is_grade(cell) and not nbutils.is_solution(cell)
+        changes = integrity.compare(baseline, _snapshot(shell)) if graded and baseline is not None else []
+        if integrity.affects_grading(changes):  # as the grader: a test does not run after tampering
+            cell.outputs = [_error("IntegrityError", "not run: the notebook modified " + "; ".join(changes[:3]))]
+            score, max_score = nbutils.determine_grade(cell)
+            tests[cell.metadata["nbgrader"]["grade_id"]] = {"score": float(score), "max_score": float(max_score),
+                                                              "message": cell_message(cell)}
+            continue
         with capture_output(display=False) as captured:
             result = shell.run_cell(cell.source, store_history=True)
         cell.outputs = _outputs(captured, result, shell)
-        if nbutils.is_grade(cell) and not nbutils.is_solution(cell):
+        if graded:
             stderr_is_not_an_error(cell)
             score, max_score = nbutils.determine_grade(cell)
             tests[cell.metadata["nbgrader"]["grade_id"]] = {"score": float(score), "max_score": float(max_score),
