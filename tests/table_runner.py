@@ -22,8 +22,10 @@ cells applies (stderr is not an error,
 
 What makes it quick: a process imports torch, torchvision, matplotlib, IPython and the
 kit once, then forks one child per submission, so no submission pays those imports
-(about 6 s of CPU each on a laptop). Nothing runs in the parent before the fork that
-would start threads (no tensor operations), so the children start clean.
+(about 6 s of CPU each on a laptop). No tensor operation runs in the parent, so torch has
+started no threads before the fork; the parent's only other threads are the idle OpenBLAS
+pools of numpy and scipy, which OpenBLAS shuts down before a fork and starts again in the
+child when it needs them.
 
 The harness still grades the solution, the blank notebook and one slip submission of every
 assignment with the real batch grader, and checks that this runner scores those the same.
@@ -49,7 +51,7 @@ WARM = ("numpy", "torch", "torch.nn", "torch.optim", "torch._dynamo", "torchvisi
 
 
 def warm() -> None:
-    """Import what every notebook and hidden test imports (no tensor operations: no threads yet)."""
+    """Import what every notebook and hidden test imports (no tensor operations: torch starts no threads)."""
     import importlib
 
     for name in WARM:
