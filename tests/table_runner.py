@@ -119,6 +119,16 @@ def _snapshot(shell: Any, preload: tuple[str, ...] = ()) -> dict[str, Any] | Non
     return integrity.parse(captured.stdout, nonce)
 
 
+def _score(cell: Any) -> dict[str, Any]:
+    """A test cell's row: nbgrader's score and the grader's message."""
+    from nbgrader import utils as nbutils
+
+    from autograder.grading.results import cell_message
+
+    score, max_score = nbutils.determine_grade(cell)
+    return {"score": float(score), "max_score": float(max_score), "message": cell_message(cell)}
+
+
 def grade_here(nb: Any) -> dict[str, dict[str, Any]]:
     """Run every code cell of ``nb`` in a fresh IPython shell in this process; score the test cells."""
     from IPython.core.interactiveshell import InteractiveShell
@@ -127,7 +137,6 @@ def grade_here(nb: Any) -> dict[str, dict[str, Any]]:
 
     from autograder.grading import integrity
     from autograder.grading.executor import RunContext, _error, stderr_is_not_an_error
-    from autograder.grading.results import cell_message
 
     shell = InteractiveShell.instance()
     shell.enable_gui = lambda gui=None: None  # as in ipykernel: the inline backend needs no event loop
@@ -141,18 +150,14 @@ def grade_here(nb: Any) -> dict[str, dict[str, Any]]:
         changes = integrity.compare(baseline, _snapshot(shell)) if graded and baseline is not None else []
         if integrity.affects_grading(changes):  # as the grader: a test does not run after tampering
             cell.outputs = [_error("IntegrityError", "not run: the notebook modified " + "; ".join(changes[:3]))]
-            score, max_score = nbutils.determine_grade(cell)
-            tests[cell.metadata["nbgrader"]["grade_id"]] = {"score": float(score), "max_score": float(max_score),
-                                                              "message": cell_message(cell)}
+            tests[cell.metadata["nbgrader"]["grade_id"]] = _score(cell)
             continue
         with capture_output(display=False) as captured:
             result = shell.run_cell(cell.source, store_history=True)
         cell.outputs = _outputs(captured, result, shell)
         if graded:
             stderr_is_not_an_error(cell)
-            score, max_score = nbutils.determine_grade(cell)
-            tests[cell.metadata["nbgrader"]["grade_id"]] = {"score": float(score), "max_score": float(max_score),
-                                                              "message": cell_message(cell)}
+            tests[cell.metadata["nbgrader"]["grade_id"]] = _score(cell)
     return tests
 
 
