@@ -12,9 +12,10 @@ stdin and answers each with a line, paying the imports once for them all.
 
 Each submission is graded as nbgrader's autograde grades it, without the sandbox and the
 gradebook: its locked and test cells are replaced by the solution's (hidden tests
-included, as ``OverwriteCells`` does), every code cell runs in order in an IPython shell
-(magics and displays work as in a kernel, figures are made but not drawn; an error does
-not stop the run), the grader's integrity snapshot is compared before each test cell (a test does
+included, as ``OverwriteCells`` does), the code cells up to the last test cell run in order
+in an IPython shell (magics and displays work as in a kernel, figures are made but not drawn;
+an error does not stop the run; the cells after the last test cannot change a score), the
+grader's integrity snapshot is compared before each test cell (a test does
 not run after the notebook tampered with graded objects), the grader's own rule for test
 cells applies (stderr is not an error,
 :func:`autograder.grading.executor.stderr_is_not_an_error`), and nbgrader's
@@ -27,8 +28,9 @@ started no threads before the fork; the parent's only other threads are the idle
 pools of numpy and scipy, which OpenBLAS shuts down before a fork and starts again in the
 child when it needs them.
 
-The harness still grades the solution, the blank notebook and one slip submission of every
-assignment with the real batch grader, and checks that this runner scores those the same.
+The harness still grades the solution and the blank notebook of every assignment (and one slip
+submission of ``cgan_mnist``) with the real batch grader, and checks that this runner scores
+those the same.
 """
 
 from __future__ import annotations
@@ -129,24 +131,37 @@ def _score(cell: Any) -> dict[str, Any]:
     return {"score": float(score), "max_score": float(max_score), "message": cell_message(cell)}
 
 
+def last_test_cell(nb: Any) -> int:
+    """The index of the last test cell of ``nb`` (-1 if it has none), by the grader's rule."""
+    from autograder.grading.executor import _is_test_cell
+
+    return max((i for i, cell in enumerate(nb.cells) if _is_test_cell(cell)), default=-1)
+
+
 def grade_here(nb: Any) -> dict[str, dict[str, Any]]:
-    """Run every code cell of ``nb`` in a fresh IPython shell in this process; score the test cells."""
+    """Run the code cells of ``nb`` up to its last test cell in a fresh IPython shell in this process;
+    score the test cells. The cells after the last test cannot change a score (the grader runs them,
+    and its integrity check after them only flags the submission), so they are not run."""
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.utils.capture import capture_output
-    from nbgrader import utils as nbutils
 
     from autograder.grading import integrity
-    from autograder.grading.executor import RunContext, _error, stderr_is_not_an_error
+    from autograder.grading.executor import (
+        RunContext,
+        _error,
+        _is_test_cell,
+        stderr_is_not_an_error,
+    )
 
     shell = InteractiveShell.instance()
     shell.enable_gui = lambda gui=None: None  # as in ipykernel: the inline backend needs no event loop
     _figures_not_drawn(shell)
     baseline = _snapshot(shell, RunContext.preload)
     tests: dict[str, dict[str, Any]] = {}
-    for cell in nb.cells:
+    for cell in nb.cells[:last_test_cell(nb) + 1]:
         if cell.cell_type != "code" or not cell.source.strip():
             continue
-        graded = nbutils.is_grade(cell) and not nbutils.is_solution(cell)
+        graded = _is_test_cell(cell)
         changes = integrity.compare(baseline, _snapshot(shell)) if graded and baseline is not None else []
         if integrity.affects_grading(changes):  # as the grader: a test does not run after tampering
             cell.outputs = [_error("IntegrityError", "not run: the notebook modified " + "; ".join(changes[:3]))]

@@ -17,13 +17,14 @@ checks say which cells they grade), so a broken variant cannot hide behind a sli
 remaining variants share submissions of their own.
 
 Two graders score the corpus. The real batch grader (``python -m autograder grade
---workers 2``: sandbox, limits, nbgrader, gradebook) grades the solution, the blank
-notebook and the first slip submission. ``tests/table_runner.py`` grades every
+--workers 2``: sandbox, limits, nbgrader, gradebook) grades the solution and the blank
+notebook (in ``cgan_mnist`` also the first slip submission). ``tests/table_runner.py`` grades every
 submission the way nbgrader's autograde does, with the same hidden tests and scoring,
 but in children forked from one process that imported torch and the kit once (no
-kernel start, no sandbox, no figures drawn: about 40 % of the real grader's time per
-submission, measured on the shared ones); the two run side by side, and the harness
-checks that the runner gives the three shared submissions the real grader's scores and
+kernel start, no sandbox, no figures drawn, and nothing run after the last test cell, which
+cannot change a score: in ``metrics`` about 2.5 CPU-seconds a submission, where the real
+grader's kernel alone takes about 15); the two run side by side, and the harness
+checks that the runner gives the shared submissions the real grader's scores and
 messages, cell by cell. A new assignment joins by adding its module and notebook: there is no
 per-assignment code here.
 
@@ -143,7 +144,16 @@ def place_variants(variants: list[Variant], slip_packs: list[list], reads: dict[
     return left
 
 
-REAL_GRADER = ("solution", "blank", "slips0")  # the submissions the real batch grader grades too
+# The submissions the real batch grader grades too: the solution and the blank notebook of every
+# assignment, and in one assignment the first slip submission as well (failures that hidden checks
+# report, beside the blank's "not implemented"). Each real grading costs a kernel, a sandbox and
+# nbgrader's files, several times the table runner's child.
+REAL_GRADER = ("solution", "blank")
+REAL_GRADER_SLIPS = ("cgan_mnist", "slips0")
+
+
+def real_grader_students(name: str) -> tuple[str, ...]:
+    return REAL_GRADER + REAL_GRADER_SLIPS[1:] * (name == REAL_GRADER_SLIPS[0])
 
 
 @dataclass
@@ -274,7 +284,7 @@ def grade_corpus(server: TableServer, name: str, base: Path) -> Graded:
         packs[f"variants{i}"] = group
     for student, group in packs.items():
         corpus[student] = fill_answers(name, tuple(e for item in group for e in item.edits))
-    real = {student: nb for student, nb in corpus.items() if student in REAL_GRADER}
+    real = {student: nb for student, nb in corpus.items() if student in real_grader_students(name)}
     start = time.perf_counter()
     proc = _start_real_grader(name, base, real)  # both graders at once
     try:
@@ -478,8 +488,9 @@ def test_table_runner_scores_as_the_real_grader(name: str, graded) -> None:
     """On the submissions both grade, the table runner gives every test cell the real grader's score
     and message (so its verdicts on the other submissions stand for the real grader's)."""
     g = graded(name)
-    assert set(REAL_GRADER) <= set(g.grades), f"{name}: the real grader graded {sorted(g.grades)}"
-    for student in REAL_GRADER:
+    shared = real_grader_students(name)
+    assert set(shared) == set(g.grades), f"{name}: the real grader graded {sorted(g.grades)}"
+    for student in shared:
         grade = g.grades[student]
         assert grade["status"] == "ok", f"{name}/{student}: {grade['message']}"
         real = {c: (float(r["score"]), float(r["max_score"]), r["message"]) for c, r in g.auto(student).items()}
@@ -487,7 +498,9 @@ def test_table_runner_scores_as_the_real_grader(name: str, graded) -> None:
         assert fast == real, f"{name}/{student}: table runner {fast}\nreal grader {real}"
         lost = sum(r[1] - r[0] for r in real.values())
         assert math.isclose(float(grade["auto_score"]), float(grade["auto_max_score"]) - lost)
-    assert g.table_failed("slips0"), f"{name}: the first slip submission lost nothing, so the comparison shows little"
+    assert g.table_failed("blank"), f"{name}: the blank notebook lost nothing, so the comparison shows little"
+    if "slips0" in shared:
+        assert g.table_failed("slips0"), f"{name}: the first slip submission lost nothing, so the comparison shows little"
 
 
 def test_packing_keeps_cells_and_failures_apart() -> None:
