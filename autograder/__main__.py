@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--submissions", required=True, type=Path)
     g.add_argument("--out", required=True, type=Path)
     g.add_argument("--workers", type=int, default=1, help="local grading processes (default 1)")
+    g.add_argument("--kernel-threads", type=int, metavar="N",
+                   help="CPU threads of each student kernel, OMP_NUM_THREADS and MKL_NUM_THREADS (default: the "
+                        "cores divided among the workers; on a cluster, the Dask worker's OMP_NUM_THREADS)")
     g.add_argument("--scheduler", metavar="ADDRESS",
                    help="grade on a Dask cluster: tcp://HOST:PORT, a scheduler file, or local[:N] for a LocalCluster")
     g.add_argument("--course-root", type=Path, metavar="DIR",
@@ -119,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             opts = GradeOptions(assignment=args.assignment, submissions=args.submissions, out=args.out,
-                                workers=args.workers, force=args.force, students=tuple(args.student),
-                                scheduler=args.scheduler, course_root=args.course_root, db_url=args.db_url,
+                                workers=args.workers, kernel_threads=args.kernel_threads, force=args.force,
+                                students=tuple(args.student), scheduler=args.scheduler, course_root=args.course_root, db_url=args.db_url,
                                 **_limit_kwargs(args))
             summary = grade(opts)
         except (GradingError, ValueError) as exc:

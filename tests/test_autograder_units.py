@@ -309,3 +309,22 @@ def test_a_task_process_removes_its_folder_when_it_ends(tmp_path):
     (alive / "owner.pid").write_text(str(os.getpid()))
     assert worker._sweep_task_roots(tmp_path) == [dead]
     assert not dead.exists() and alive.exists() and unmarked.exists()
+
+
+def test_kernel_threads_follow_the_option_the_cluster_or_the_workers(tmp_path, monkeypatch):
+    from autograder.grading.options import GradeOptions
+    from autograder.grading.worker import kernel_threads
+
+    def opts(**kw):
+        return GradeOptions(assignment="example", submissions=tmp_path, out=tmp_path / "out",
+                            course_root=tmp_path / "course", **kw)
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert kernel_threads(opts(workers=2)) == "4"  # the cores divided among the local workers
+    assert kernel_threads(opts(workers=16)) == "1"
+    assert kernel_threads(opts(workers=2, scheduler="tcp://127.0.0.1:1")) == "3"  # the Dask worker's share
+    assert kernel_threads(opts(workers=2, kernel_threads=1)) == "1"
+    assert kernel_threads(opts(workers=1, kernel_threads=6, scheduler="tcp://127.0.0.1:1")) == "6"
+    with pytest.raises(ValueError, match="kernel_threads must be at least 1"):
+        opts(kernel_threads=0)

@@ -36,6 +36,7 @@ class GradeOptions:
     submissions: Path
     out: Path
     workers: int = 1
+    kernel_threads: int | None = None  # None: the cores divided among the workers (see worker.kernel_threads)
     cell_timeout: int = 300
     timeout: int = 1200
     memory_mb: int = 4096
@@ -68,6 +69,8 @@ class GradeOptions:
             self.db_url = f"sqlite:///{self.course_root / 'gradebook.db'}"
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
+        if self.kernel_threads is not None and self.kernel_threads < 1:
+            raise ValueError(f"kernel_threads must be at least 1, got {self.kernel_threads}")
         for name in ("cell_timeout", "timeout", "memory_mb", "max_output_kb"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

@@ -291,9 +291,7 @@ class Worker:
         env = venv_path_env()
         env.update(opts.kernel_env)
         mpl_config = workdir / ".config" / "matplotlib"
-        # a Dask worker process sets OMP_NUM_THREADS for its share of the node; keep it
-        threads = os.environ.get("OMP_NUM_THREADS") if opts.scheduler else None
-        threads = threads or str(max(1, (os.cpu_count() or 1) // max(1, opts.workers)))
+        threads = kernel_threads(opts)
         env.update(
             OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONHASHSEED="0", NBGRADER_EXECUTION="autograde",
             IPYTHONDIR=str(workdir / ".ipython"), MPLCONFIGDIR=str(mpl_config),
@@ -457,6 +455,15 @@ class Worker:
 _PREPARED: dict[str, tuple[Path, Worker]] = {}
 TASK_ROOT_PREFIX = "autograder-task-"
 _FINALIZER: Any = None
+
+
+def kernel_threads(opts: GradeOptions) -> str:
+    """The CPU threads of each kernel: ``opts.kernel_threads`` when given; on a cluster the Dask worker
+    process's ``OMP_NUM_THREADS`` (its share of the node); else the cores divided among the workers."""
+    if opts.kernel_threads:
+        return str(opts.kernel_threads)
+    threads = os.environ.get("OMP_NUM_THREADS") if opts.scheduler else None
+    return threads or str(max(1, (os.cpu_count() or 1) // max(1, opts.workers)))
 
 
 def _drop_prepared() -> None:
