@@ -153,7 +153,9 @@ REAL_GRADER_SLIPS = ("cgan_mnist", "slips0")
 
 
 def real_grader_students(name: str) -> tuple[str, ...]:
-    return REAL_GRADER + REAL_GRADER_SLIPS[1:] * (name == REAL_GRADER_SLIPS[0])
+    """The submissions of assignment ``name`` that the real batch grader grades."""
+    assignment, student = REAL_GRADER_SLIPS
+    return (*REAL_GRADER, student) if name == assignment else REAL_GRADER
 
 
 @dataclass
