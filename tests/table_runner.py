@@ -3,9 +3,10 @@
 ``python tests/table_runner.py SPEC.json`` reads::
 
     {"solution": "solutions/<name>/<name>.ipynb", "submissions": {"student": "path.ipynb", ...},
-     "out": "folder", "workers": 2, "timeout": 600, "env": {"GAN_COURSE_MODE": "quick"}}
+     "out": "folder", "workers": 2, "threads": 1, "timeout": 600, "env": {"GAN_COURSE_MODE": "quick"}}
 
-and writes ``out/<student>.json``: ``{"status": "ok" | "timeout" | "crashed", "seconds": s,
+(``threads``, each child's CPU threads, is optional: by default the cores divided among the
+workers, the grader's rule) and writes ``out/<student>.json``: ``{"status": "ok" | "timeout" | "crashed", "seconds": s,
 "cpu_seconds": s, "tests": {test cell: {"score", "max_score", "message"}}}`` (a child's
 stray output goes to ``out/logs/<student>.txt``). ``--serve`` takes one spec per line on
 stdin and answers each with a line, paying the imports once for them all.
@@ -221,7 +222,7 @@ def run(spec: dict[str, Any]) -> None:
     out = Path(spec["out"])
     (out / "logs").mkdir(parents=True, exist_ok=True)
     workers, timeout = int(spec.get("workers", 2)), float(spec.get("timeout", 600))
-    threads = str(max(1, (os.cpu_count() or 1) // workers))  # the grader's rule for its kernels
+    threads = str(spec.get("threads") or max(1, (os.cpu_count() or 1) // workers))  # default: the grader's rule
     env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, **{str(k): str(v) for k, v in spec.get("env", {}).items()}}
     solution = str(Path(spec["solution"]).resolve())
     todo = [(s, str(Path(p).resolve())) for s, p in spec["submissions"].items()]

@@ -192,7 +192,7 @@ class Graded:
 
 _CACHE: dict[str, Graded] = {}
 TABLE_WORKERS = 2
-TABLE_THREADS = max(1, (os.cpu_count() or 1) // TABLE_WORKERS)  # the table runner's rule for its children
+TABLE_THREADS = max(1, (os.cpu_count() or 1) // TABLE_WORKERS)  # each child's, and each real kernel's, CPU threads
 
 
 def _env() -> dict[str, str]:
@@ -267,7 +267,7 @@ def _table_runner(server: TableServer, name: str, base: Path, corpus: dict[str, 
     folder.mkdir()
     for student, nb in corpus.items():
         nbformat.write(nb, folder / f"{student}.ipynb")
-    spec = {"solution": str(_paths(name)[0]), "out": str(folder / "out"), "workers": TABLE_WORKERS, "timeout": 900,
+    spec = {"solution": str(_paths(name)[0]), "out": str(folder / "out"), "workers": TABLE_WORKERS, "threads": TABLE_THREADS, "timeout": 900,
             "env": {"GAN_COURSE_MODE": "quick", "MPLBACKEND": "Agg"},
             "submissions": {student: str(folder / f"{student}.ipynb") for student in corpus}}
     start = time.perf_counter()

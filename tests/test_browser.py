@@ -91,8 +91,6 @@ def lab(tmp_path: Path):
 
 
 STARTED = "() => [...document.querySelectorAll('.jp-InputPrompt')].some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"
-
-
 RUN_ALL_TRIES, RUN_ALL_WAIT_MS = 4, 20_000
 
 
