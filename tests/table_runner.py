@@ -29,7 +29,7 @@ started no threads before the fork; the parent's only other threads are the idle
 pools of numpy and scipy, which OpenBLAS shuts down before a fork and starts again in the
 child when it needs them.
 
-The harness still grades the solution and the blank notebook of every assignment (and one slip
+The harness still grades the solution of every assignment (and the blank notebook and one slip
 submission of ``cgan_mnist``) with the real batch grader, and checks that this runner scores
 those the same.
 """

@@ -21,8 +21,8 @@ An ``autograder/assignments/<name>.py`` module reads like a table::
   listed tests with the message "write this yourself".
 
 Edits apply to the solution's answer cells (markers removed); the one harness in
-``tests/test_assignments.py`` grades every table (the real batch grader grades the solution
-and the blank notebook, in ``cgan_mnist`` one slip submission too; ``tests/table_runner.py``,
+``tests/test_assignments.py`` grades every table (the real batch grader grades the solution,
+in ``cgan_mnist`` the blank notebook and one slip submission too; ``tests/table_runner.py``,
 checked against it on those, grades every submission).
 """
 
