@@ -106,15 +106,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("collect", "gradebook", "demo"):
         return args.func(args)
     if args.command == "release":
-        from autograder.grading.release import assignments, generate
+        from autograder.grading.release import (
+            KIT_CONFIG,
+            README,
+            assignments,
+            generate,
+            kit_source,
+            write_colab_links,
+        )
 
         names = assignments() if args.all else args.assignments
         if not names:
             print("name an assignment or pass --all", file=sys.stderr)
             return 2
+        try:
+            source = kit_source()
+        except ValueError as e:
+            print(e, file=sys.stderr)
+            return 2
         for name in names:
             for path in generate(name):
                 print(f"wrote {path}")
+        if write_colab_links(assignments(), source):
+            print(f"wrote the Colab links of {README} (from {KIT_CONFIG})")
         return 0
     if args.command == "grade":
         from autograder.grading.batch import GradingError, grade

@@ -51,6 +51,7 @@ import nbformat
 import pytest
 
 from autograder.checks.assignment import COPY_MARK, Slip, Variant
+from autograder.grading.release import INSTALL_CELL_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/*.ipynb") if p.stem == p.parent.name)
@@ -428,8 +429,11 @@ def test_solution_gets_every_automatic_point_with_a_clean_run(name: str, graded)
                 problems.append(f"cell {i} ({_grade_id(cell)}) wrote to stderr: {out.text[:200]}")
     assert not problems, "\n".join(problems)
     # this run also stands for nbval's run of the solution notebook (see the repository's conftest.py):
-    # the same code cells, in the same order, each of them executed
-    ran = [_code(c.source) for c in nb.cells if c.cell_type == "code"]
+    # the same code cells, in the same order, each of them executed (after the release's first cell,
+    # which fetches the kit where it is missing and does nothing here: tests/test_colab.py)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0].get("id") == INSTALL_CELL_ID, f"{name}: the graded solution does not start with the install cell"
+    ran = [_code(c.source) for c in code[1:]]
     reader = [_code(c.source) for c in nbformat.read(_paths(name)[0], as_version=4).cells if c.cell_type == "code"]
     assert ran == reader, f"{name}: the graded solution ran other cells than solutions/{name}/{name}.ipynb holds"
     skipped = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip() and c.execution_count is None]

@@ -1,0 +1,153 @@
+"""The first cell of every student notebook: it installs the kit where it is missing (Colab),
+pinned to the release named in ``course/colab.cfg``, and does nothing where the kit is installed.
+The README's Colab links come from the same file.
+
+The end-to-end test clones this repository through a ``file://`` URL into a fresh virtual
+environment that lacks the kit, the way Colab would clone it from its Git host (no network: the
+packages Colab lacks are left out there).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import __version__
+from autograder.grading.release import (
+    INSTALL_CELL_ID,
+    LINKS_BEGIN,
+    LINKS_END,
+    README,
+    KitSource,
+    assignments,
+    colab_links,
+    install_cell,
+    kit_source,
+    write_colab_links,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def offline_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "PIP_"))}
+    env.update(PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1", GIT_TERMINAL_PROMPT="0", **extra)
+    return env
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+                          env=offline_env(GIT_AUTHOR_NAME="kit", GIT_AUTHOR_EMAIL="kit@example.org",
+                                          GIT_COMMITTER_NAME="kit", GIT_COMMITTER_EMAIL="kit@example.org")).stdout.strip()
+
+
+def test_every_student_notebook_starts_with_the_install_cell() -> None:
+    expected = install_cell(kit_source()).source
+    for name in assignments():
+        for path in sorted((REPO / "notebooks" / name).glob("*.ipynb")):
+            first = nbformat.read(path, as_version=4).cells[0]
+            assert (first.get("id"), first.cell_type) == (INSTALL_CELL_ID, "code"), f"{path}: the first cell is not the install cell"
+            assert first.source == expected, f"{path}: the install cell differs from course/colab.cfg; run `make release`"
+
+
+def test_install_cell_does_nothing_where_the_kit_is_installed(monkeypatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"the install cell ran {args} where the kit is installed")
+
+    monkeypatch.setattr(subprocess, "run", refuse)
+    namespace: dict = {}
+    exec(install_cell(KitSource("https://github.com/acme/kit", "v1.0.0", ("mlxtend",))).source, namespace)
+    assert set(namespace) == {"__builtins__"}, "the install cell left names in the student's namespace"
+
+
+def test_install_cell_without_a_repository_says_what_to_do(tmp_path) -> None:
+    # -S: no site-packages, so the kit (installed there) is not importable
+    cell = install_cell(KitSource("", "v1.0.0")).source
+    run = subprocess.run([sys.executable, "-S", "-c", cell], cwd=tmp_path, capture_output=True, text=True,
+                         env=offline_env(), timeout=60)
+    assert run.returncode == 1
+    assert "RuntimeError: The course kit (gan_utils) is not installed here" in run.stderr
+    assert "names no repository" in run.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_install_cell_fetches_the_pinned_release_into_an_environment_without_the_kit(tmp_path) -> None:
+    origin = tmp_path / "origin"
+    git("clone", "--quiet", "--no-local", str(REPO), str(origin), cwd=tmp_path)
+    git("tag", "v9.9.9", cwd=origin)
+    released = git("rev-parse", "HEAD", cwd=origin)
+    (origin / "AFTER_THE_RELEASE").write_text("a later commit\n")
+    git("add", "AFTER_THE_RELEASE", cwd=origin)
+    git("commit", "--quiet", "-m", "after the release", cwd=origin)
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=offline_env(), timeout=300)
+    python = str(venv / "bin" / "python")
+    work = tmp_path / "work"
+    work.mkdir()
+    probe = "import importlib.util; spec = importlib.util.find_spec('gan_utils'); print(spec and spec.origin)"
+    before = subprocess.run([python, "-c", probe], cwd=work, capture_output=True, text=True, env=offline_env(), check=True)
+    assert before.stdout.strip() == "None", "the fresh environment already has the kit"
+
+    cell = install_cell(KitSource(f"file://{origin}", "v9.9.9")).source
+    kit = work / "gan-course-kit"
+    origin_of = str(kit / "gan_utils" / "__init__.py")
+    child = "import subprocess, sys; print(subprocess.run([sys.executable, '-c', PROBE], capture_output=True, text=True).stdout)"
+    program = f"PROBE = {probe!r}\n{cell}\n{probe}\n{child}"
+    run = subprocess.run([python, "-c", program], cwd=work, capture_output=True, text=True, env=offline_env(), timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.split() == [origin_of, origin_of], "the kernel, or a command it starts, does not find the kit"
+    assert git("rev-parse", "HEAD", cwd=kit) == released, "the cell did not clone the pinned tag"
+    assert not (kit / "AFTER_THE_RELEASE").exists()
+    assert run.stderr == "", run.stderr
+
+    # a restarted kernel: the cell reuses the clone and starts no process
+    again = subprocess.run([python, "-c", f"import subprocess; subprocess.run = None\n{cell}\n{probe}"],
+                           cwd=work, capture_output=True, text=True, env=offline_env(), timeout=120)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.strip() == origin_of
+
+
+def test_kit_source_reads_the_config(tmp_path) -> None:
+    cfg = tmp_path / "colab.cfg"
+    cfg.write_text("[kit]\n# a comment\nrepository = https://github.com/acme/gan-kit.git\nref = spring-2027\npackages = mlxtend lpips==0.1.4\n")
+    assert kit_source(cfg) == KitSource("https://github.com/acme/gan-kit.git", "spring-2027", ("mlxtend", "lpips==0.1.4"))
+    assert kit_source(cfg).github == "acme/gan-kit"
+    cfg.write_text("[kit]\nrepository =\nref =\n")
+    assert kit_source(cfg) == KitSource("", f"v{__version__}", ())
+    assert kit_source(tmp_path / "missing.cfg") == KitSource("", f"v{__version__}", ())
+    cfg.write_text("[kit]\nrepository = https://github.com/acme/kit --upload-pack=evil\n")
+    with pytest.raises(ValueError, match="one Git URL"):
+        kit_source(cfg)
+
+
+def test_colab_links_open_the_committed_notebooks_of_the_release(tmp_path) -> None:
+    names = assignments()
+    block = colab_links(names, KitSource("https://github.com/acme/gan-kit", "v1.2.0"))
+    for name in names:
+        url = f"https://colab.research.google.com/github/acme/gan-kit/blob/v1.2.0/notebooks/{name}/{name}.ipynb"
+        assert f"]({url})" in block
+        assert (REPO / "notebooks" / name / f"{name}.ipynb").exists()
+    assert block.count("colab.research.google.com/github/") == len(names)
+    for other in (KitSource("", "v1.2.0"), KitSource("https://gitlab.com/acme/gan-kit.git", "v1.2.0")):
+        assert "colab.research.google.com/github/" not in colab_links(names, other)
+        assert "There are no Colab links yet" in colab_links(names, other)
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# kit\n\nbefore\n\n{LINKS_BEGIN}\nold\n{LINKS_END}\n\nafter\n")
+    assert write_colab_links(names, KitSource("https://github.com/acme/gan-kit", "v1.2.0"), readme)
+    text = readme.read_text()
+    assert text.startswith("# kit\n\nbefore\n\n") and text.endswith("\n\nafter\n") and "old" not in text
+    assert not write_colab_links(names, KitSource("https://github.com/acme/gan-kit", "v1.2.0"), readme)
+
+
+def test_readme_links_agree_with_the_config() -> None:
+    text = README.read_text(encoding="utf-8")
+    block = text[text.index(LINKS_BEGIN):text.index(LINKS_END) + len(LINKS_END)]
+    assert block == colab_links(assignments(), kit_source()), "README's Colab links differ from course/colab.cfg; run `make release`"
