@@ -1,17 +1,18 @@
-"""The first cell of every student notebook: it installs the kit where it is missing (Colab),
-pinned to the release named in ``course/colab.cfg``, and does nothing where the kit is installed.
+"""The first cell of every student notebook: it fetches the kit where it is missing (Colab),
+pinned to the release named in ``course/colab.cfg``, and does nothing where the kit is importable.
 The README's Colab links come from the same file.
 
-The end-to-end test clones this repository through a ``file://`` URL into a fresh virtual
-environment that lacks the kit, the way Colab would clone it from its Git host (no network: the
-packages Colab lacks are left out there).
-"""
+The end-to-end test clones this repository through a ``file://`` URL, the way Colab would clone
+it from its Git host, into a fresh virtual environment that sees PyTorch and the other packages
+(this environment's, so pip finds the configured ones already there and needs no index) but not
+the kit."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import nbformat
@@ -86,32 +87,42 @@ def test_install_cell_fetches_the_pinned_release_into_an_environment_without_the
     git("add", "AFTER_THE_RELEASE", cwd=origin)
     git("commit", "--quiet", "-m", "after the release", cwd=origin)
 
+    # Colab-like: a fresh environment that sees PyTorch and the other packages (this environment's
+    # site-packages as a plain path entry, so the .pth file of the kit's editable install does not
+    # run) but not the kit
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=offline_env(), timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, env=offline_env(), timeout=300)
     python = str(venv / "bin" / "python")
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    Path(purelib, "colab_like.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     work = tmp_path / "work"
     work.mkdir()
-    probe = "import importlib.util; spec = importlib.util.find_spec('gan_utils'); print(spec and spec.origin)"
+    probe = "import importlib.util as u; print(*(s and s.origin for s in map(u.find_spec, ('torch', 'gan_utils'))))"
     before = subprocess.run([python, "-c", probe], cwd=work, capture_output=True, text=True, env=offline_env(), check=True)
-    assert before.stdout.strip() == "None", "the fresh environment already has the kit"
+    assert before.stdout.split()[1] == "None", "the fresh environment already has the kit"
+    assert before.stdout.split()[0] != "None", "the fresh environment has no PyTorch"
 
-    cell = install_cell(KitSource(f"file://{origin}", "v9.9.9")).source
+    # the shipped packages (already there, so pip needs no index) and the tagged clone
+    cell = install_cell(KitSource(f"file://{origin}", "v9.9.9", kit_source().packages)).source
     kit = work / "gan-course-kit"
-    origin_of = str(kit / "gan_utils" / "__init__.py")
+    use = ("import torch, gan_utils, autograder.checks as checks; print(gan_utils.__file__, checks.__file__); "
+           "checks.check_close(torch.ones(2), torch.ones(2), what='x')")
     child = "import subprocess, sys; print(subprocess.run([sys.executable, '-c', PROBE], capture_output=True, text=True).stdout)"
-    program = f"PROBE = {probe!r}\n{cell}\n{probe}\n{child}"
+    program = f"PROBE = {probe!r}\n{cell}\n{use}\n{child}"
     run = subprocess.run([python, "-c", program], cwd=work, capture_output=True, text=True, env=offline_env(), timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert run.stdout.split() == [origin_of, origin_of], "the kernel, or a command it starts, does not find the kit"
+    origin_of = str(kit / "gan_utils" / "__init__.py")
+    assert run.stdout.split()[:2] == [origin_of, str(kit / "autograder" / "checks" / "__init__.py")], run.stdout
+    assert run.stdout.split()[-1] == origin_of, "a command the kernel starts does not find the kit"
     assert git("rev-parse", "HEAD", cwd=kit) == released, "the cell did not clone the pinned tag"
     assert not (kit / "AFTER_THE_RELEASE").exists()
-    assert run.stderr == "", run.stderr
 
-    # a restarted kernel: the cell reuses the clone and starts no process
-    again = subprocess.run([python, "-c", f"import subprocess; subprocess.run = None\n{cell}\n{probe}"],
-                           cwd=work, capture_output=True, text=True, env=offline_env(), timeout=120)
+    # a restarted kernel reuses the clone (git is not run again)
+    again = subprocess.run([python, "-c", f"{cell}\n{probe}"], cwd=work, capture_output=True, text=True,
+                           env=offline_env(PATH=str(venv / "bin")), timeout=120)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.strip() == origin_of
+    assert again.stdout.split()[1] == origin_of
 
 
 def test_kit_source_reads_the_config(tmp_path) -> None:
