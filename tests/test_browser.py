@@ -12,6 +12,7 @@ except under ``GAN_UTILS_REQUIRE_BROWSER=1`` (``.ci/run`` sets it), where it fai
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -137,6 +138,12 @@ def test_a_student_notebook_runs_in_jupyterlab_and_the_explorer_answers_the_slid
                                    ".some(p => p.textContent.includes('*'))", timeout=TIMEOUT_MS)
             figures = page.locator(".jp-RenderedImage img").count()
             errors_in_cells = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count()
+            # the release's first cell (it fetches the kit where it is missing) ran and said nothing
+            first = page.locator(".jp-Notebook .jp-Cell").first
+            install_prompt = first.locator(".jp-InputPrompt").inner_text().strip()
+            install_outputs = first.locator(".jp-OutputArea-output").count()
+            first.scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / "notebook_top.png"))
             explorer = page.locator(".gan-utils-explorer").first
             explorer.scroll_into_view_if_needed()
             image = explorer.locator("img").first
@@ -162,6 +169,7 @@ def test_a_student_notebook_runs_in_jupyterlab_and_the_explorer_answers_the_slid
             if keep:
                 shutil.copytree(shots, keep, dirs_exist_ok=True)
         browser.close()
+    assert re.fullmatch(r"\[\d+\]:", install_prompt) and install_outputs == 0, (install_prompt, install_outputs)
     assert figures >= 4, f"expected the notebook's figures on the page, found {figures} rendered images"
     assert errors_in_cells == 0, f"{errors_in_cells} cell outputs went to stderr in the browser run"
     assert not errors, f"JavaScript errors on the page: {errors[:3]}"

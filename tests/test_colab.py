@@ -48,12 +48,14 @@ def git(*args: str, cwd: Path) -> str:
 
 
 def test_every_student_notebook_starts_with_the_install_cell() -> None:
-    expected = install_cell(kit_source()).source
+    expected = install_cell(kit_source())
+    assert expected.source.startswith("#@title ") and expected.metadata == {"cellView": "form"}  # folded on Colab
     for name in assignments():
         for path in sorted((REPO / "notebooks" / name).glob("*.ipynb")):
             first = nbformat.read(path, as_version=4).cells[0]
             assert (first.get("id"), first.cell_type) == (INSTALL_CELL_ID, "code"), f"{path}: the first cell is not the install cell"
-            assert first.source == expected, f"{path}: the install cell differs from course/colab.cfg; run `make release`"
+            assert (first.source, first.metadata) == (expected.source, expected.metadata), \
+                f"{path}: the install cell differs from course/colab.cfg; run `make release`"
 
 
 def test_install_cell_does_nothing_where_the_kit_is_installed(monkeypatch) -> None:

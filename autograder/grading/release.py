@@ -23,7 +23,7 @@ from nbgrader.coursedir import CourseDirectory
 from autograder.grading.gradebook import create_schema
 from autograder.grading.options import COURSE_CONFIG, REPO_ROOT, load_course_config, venv_path_env
 
-KEEP_CELL_METADATA = ("deletable", "editable", "nbgrader", "tags")
+KEEP_CELL_METADATA = ("cellView", "deletable", "editable", "nbgrader", "tags")
 KIT_CONFIG = REPO_ROOT / "course" / "colab.cfg"
 INSTALL_CELL_ID = "install-kit"
 README = REPO_ROOT / "README.md"
@@ -64,8 +64,9 @@ def kit_source(path: Path | None = KIT_CONFIG) -> KitSource:
 
 
 INSTALL_SOURCE = '''\
-# The course kit (gan_utils, autograder.checks). Where it is not importable, as on Colab, this cell
-# fetches the release this notebook came from; where it is importable, it does nothing.
+#@title The course kit: fetched where it is missing (Colab); where it is installed, nothing happens
+# gan_utils and autograder.checks. Where they are not importable, this cell clones the release this
+# notebook came from; where they are, it returns at once.
 def _install_kit(repository={repository!r}, ref={ref!r}, packages={packages!r}):
     import importlib, importlib.util, os, subprocess, sys
     folder = os.path.abspath("gan-course-kit")
@@ -91,7 +92,8 @@ del _install_kit'''
 def install_cell(source: KitSource) -> nbformat.NotebookNode:
     """The first cell of every student notebook: fetches ``source`` where the kit is missing."""
     code = INSTALL_SOURCE.format(repository=source.repository, ref=source.ref, packages=source.packages)
-    cell = nbformat.v4.new_code_cell(code)
+    # Colab shows such a cell folded to its title line (a "form"); JupyterLab shows the code
+    cell = nbformat.v4.new_code_cell(code, metadata={"cellView": "form"})
     cell.id = INSTALL_CELL_ID
     return cell
 
