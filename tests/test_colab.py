@@ -9,10 +9,12 @@ the kit."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import sysconfig
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -79,52 +81,97 @@ def test_install_cell_without_a_repository_says_what_to_do(tmp_path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.slow
-def test_install_cell_fetches_the_pinned_release_into_an_environment_without_the_kit(tmp_path) -> None:
-    origin = tmp_path / "origin"
-    git("clone", "--quiet", "--no-local", str(REPO), str(origin), cwd=tmp_path)
+PROBE = "import importlib.util as u; print(*(s and s.origin for s in map(u.find_spec, ('torch', 'gan_utils'))))"
+
+
+@dataclass
+class ColabLike:
+    origin: Path  # a clone of this repository, tagged v9.9.9, with one commit after the tag
+    released: str  # the tagged commit
+    venv: Path
+    python: str
+
+
+@pytest.fixture(scope="module")
+def colab(tmp_path_factory) -> ColabLike:
+    root = tmp_path_factory.mktemp("colab")
+    origin = root / "origin"
+    git("clone", "--quiet", "--no-local", str(REPO), str(origin), cwd=root)
     git("tag", "v9.9.9", cwd=origin)
     released = git("rev-parse", "HEAD", cwd=origin)
     (origin / "AFTER_THE_RELEASE").write_text("a later commit\n")
     git("add", "AFTER_THE_RELEASE", cwd=origin)
     git("commit", "--quiet", "-m", "after the release", cwd=origin)
-
     # Colab-like: a fresh environment that sees PyTorch and the other packages (this environment's
     # site-packages as a plain path entry, so the .pth file of the kit's editable install does not
     # run) but not the kit
-    venv = tmp_path / "venv"
+    venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, env=offline_env(), timeout=300)
     python = str(venv / "bin" / "python")
     purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              capture_output=True, text=True, check=True).stdout.strip()
     Path(purelib, "colab_like.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    work = tmp_path / "work"
-    work.mkdir()
-    probe = "import importlib.util as u; print(*(s and s.origin for s in map(u.find_spec, ('torch', 'gan_utils'))))"
-    before = subprocess.run([python, "-c", probe], cwd=work, capture_output=True, text=True, env=offline_env(), check=True)
+    before = subprocess.run([python, "-c", PROBE], cwd=root, capture_output=True, text=True, env=offline_env(), check=True)
     assert before.stdout.split()[1] == "None", "the fresh environment already has the kit"
     assert before.stdout.split()[0] != "None", "the fresh environment has no PyTorch"
+    return ColabLike(origin, released, venv, python)
 
-    # the shipped packages (already there, so pip needs no index) and the tagged clone
-    cell = install_cell(KitSource(f"file://{origin}", "v9.9.9", kit_source().packages)).source
-    kit = work / "gan-course-kit"
+
+def colab_cell(colab: ColabLike) -> str:
+    """The install cell for the tagged clone, with the shipped packages (already there, so pip
+    needs no index)."""
+    return install_cell(KitSource(f"file://{colab.origin}", "v9.9.9", kit_source().packages)).source
+
+
+@pytest.mark.slow
+def test_install_cell_fetches_the_pinned_release_into_an_environment_without_the_kit(colab, tmp_path) -> None:
+    cell = colab_cell(colab)
+    kit = tmp_path / "gan-course-kit"
     use = ("import torch, gan_utils, autograder.checks as checks; print(gan_utils.__file__, checks.__file__); "
            "checks.check_close(torch.ones(2), torch.ones(2), what='x')")
     child = "import subprocess, sys; print(subprocess.run([sys.executable, '-c', PROBE], capture_output=True, text=True).stdout)"
-    program = f"PROBE = {probe!r}\n{cell}\n{use}\n{child}"
-    run = subprocess.run([python, "-c", program], cwd=work, capture_output=True, text=True, env=offline_env(), timeout=300)
+    program = f"PROBE = {PROBE!r}\n{cell}\n{use}\n{child}"
+    run = subprocess.run([colab.python, "-c", program], cwd=tmp_path, capture_output=True, text=True,
+                         env=offline_env(), timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     origin_of = str(kit / "gan_utils" / "__init__.py")
     assert run.stdout.split()[:2] == [origin_of, str(kit / "autograder" / "checks" / "__init__.py")], run.stdout
     assert run.stdout.split()[-1] == origin_of, "a command the kernel starts does not find the kit"
-    assert git("rev-parse", "HEAD", cwd=kit) == released, "the cell did not clone the pinned tag"
+    assert git("rev-parse", "HEAD", cwd=kit) == colab.released, "the cell did not clone the pinned tag"
     assert not (kit / "AFTER_THE_RELEASE").exists()
 
     # a restarted kernel reuses the clone (git is not run again)
-    again = subprocess.run([python, "-c", f"{cell}\n{probe}"], cwd=work, capture_output=True, text=True,
-                           env=offline_env(PATH=str(venv / "bin")), timeout=120)
+    again = subprocess.run([colab.python, "-c", f"{cell}\n{PROBE}"], cwd=tmp_path, capture_output=True, text=True,
+                           env=offline_env(PATH=str(colab.venv / "bin")), timeout=120)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.split()[1] == origin_of
+
+
+@pytest.mark.slow
+def test_a_student_notebook_runs_top_to_bottom_where_the_kit_is_not_installed(colab, tmp_path, monkeypatch) -> None:
+    """The ``example`` student notebook, answered, in a kernel of the Colab-like environment: its
+    first cell fetches the kit and every later cell runs on it."""
+    from nbclient import NotebookClient
+    from test_assignments import fill_answers
+
+    spec = tmp_path / "jupyter" / "kernels" / "colab-like"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({"argv": [colab.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                                                  "display_name": "Colab-like", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    nb = fill_answers("example")
+    nb.cells[0].source = colab_cell(colab)
+    nb.cells.append(nbformat.v4.new_code_cell("import gan_utils, autograder.checks; print(gan_utils.__file__)"))
+    work = tmp_path / "work"
+    work.mkdir()
+    NotebookClient(nb, kernel_name="colab-like", timeout=300, resources={"metadata": {"path": str(work)}}).execute()
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code), "a cell did not run"
+    errors = [o for c in code for o in c.outputs if o.output_type == "error" or o.get("name") == "stderr"]
+    assert not errors, errors[:2]
+    text = "".join(o.get("text", "") for c in code for o in c.outputs)
+    assert "visible checks passed" in text
+    assert code[-1].outputs[0].text.strip() == str(work / "gan-course-kit" / "gan_utils" / "__init__.py")
 
 
 def test_kit_source_reads_the_config(tmp_path) -> None:
