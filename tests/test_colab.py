@@ -205,6 +205,9 @@ def test_colab_links_open_the_committed_notebooks_of_the_release(tmp_path) -> No
     text = readme.read_text()
     assert text.startswith("# kit\n\nbefore\n\n") and text.endswith("\n\nafter\n") and "old" not in text
     assert not write_colab_links(names, KitSource("https://github.com/acme/gan-kit", "v1.2.0"), readme)
+    readme.write_text("# kit without the block\n")
+    with pytest.raises(ValueError, match="no block of Colab links"):
+        write_colab_links(names, KitSource(), readme)
 
 
 def test_readme_links_agree_with_the_config() -> None:
