@@ -66,8 +66,10 @@ book: setup
 	$(BIN)/python scripts/make_book.py --mode cpu --out out/book
 
 # JupyterLab on the student notebooks: the kit's kernel, no news or update pop-ups (course/lab_settings).
+# Its kernels draw figures inline: the MPLBACKEND=Agg exported above is for the tests and scripts.
 lab: setup
-	$(BIN)/jupyter lab --LabApp.app_settings_dir=$(CURDIR)/course/lab_settings notebooks
+	MPLBACKEND=module://matplotlib_inline.backend_inline $(BIN)/jupyter lab \
+	    --LabApp.app_settings_dir=$(CURDIR)/course/lab_settings notebooks
 
 lint: setup
 	$(BIN)/ruff check gan_utils autograder tests benchmarks

@@ -18,11 +18,13 @@ import argparse
 import html
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
 @dataclass
@@ -50,20 +52,32 @@ def build_page(path: Path, out: Path, mode: str, timeout: int) -> Page:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
     from nbconvert import HTMLExporter
+    from traitlets.config import Config
 
     nb = nbformat.read(path, as_version=4)
-    old = os.environ.get("GAN_COURSE_MODE")
-    os.environ["GAN_COURSE_MODE"] = mode  # the kernel inherits it
+    # The kernel inherits the environment: the mode, and figures inline as in Jupyter (the Makefile
+    # and CI export MPLBACKEND=Agg, under which plt.show() draws nothing into the page).
+    kernel_env = {"GAN_COURSE_MODE": mode, "MPLBACKEND": INLINE_BACKEND}
+    saved = {key: os.environ.get(key) for key in kernel_env}
+    os.environ.update(kernel_env)
     start, error = time.perf_counter(), ""
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+        # Unix sockets in a private folder, not TCP on loopback: nothing else on the machine can
+        # reach the kernel, and ipykernel has no reason to warn about unencrypted TCP.
+        with tempfile.TemporaryDirectory(prefix="book-kernel-") as sockets:
+            config = Config()
+            config.KernelManager.transport = "ipc"
+            config.KernelManager.ip = os.path.join(sockets, "kernel")
+            NotebookClient(nb, config=config, timeout=timeout, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
     except (CellExecutionError, CellTimeoutError) as err:
         error = str(err).strip().splitlines()[-1][:300] if str(err).strip() else type(err).__name__
     finally:
-        if old is None:
-            os.environ.pop("GAN_COURSE_MODE", None)
-        else:
-            os.environ["GAN_COURSE_MODE"] = old
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     seconds = time.perf_counter() - start
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
     (out / f"{path.stem}.html").write_text(body, encoding="utf-8")

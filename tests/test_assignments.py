@@ -393,6 +393,21 @@ def test_hidden_modules_are_imported_only_in_hidden_tests(name: str) -> None:
         assert "autograder.grading" not in cell.source, f"{name}: a cell uses autograder.grading (the batch grader)"
 
 
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_a_notebook_that_draws_figures_selects_the_inline_backend_first(name: str) -> None:
+    # With MPLBACKEND=Agg in the environment of Jupyter (a shell that exported it, the Makefile's
+    # recipes), plt.show() in a kernel draws nothing; `%matplotlib inline` before any figure shows them.
+    solution = nbformat.read(_paths(name)[0], as_version=4)
+    code = [c.source for c in solution.cells if c.cell_type == "code"]
+    draws = [i for i, source in enumerate(code) if re.search(r"\bplt\.|matplotlib|show_grid|plot_losses|explore_latent", source)]
+    if not draws:
+        return
+    inline = [i for i, source in enumerate(code) if re.search(r"^%matplotlib inline\b", source, re.M)]
+    assert inline and inline[0] <= draws[0], (
+        f"{name}: the first code cell that imports or draws with matplotlib (code cell {draws[0]}) comes before any "
+        "`%matplotlib inline`; put it at the top of that cell")
+
+
 # --- release -------------------------------------------------------------------------------
 
 
