@@ -81,10 +81,8 @@ def plot_losses(
 
     Writes a PNG when ``path`` is given; returns the matplotlib figure.
     """
-    import matplotlib
-
-    if path is not None and ax is None:
-        matplotlib.use("Agg", force=False)
+    # No matplotlib.use() here: in a notebook it would switch the kernel to Agg for good, and every later
+    # plt.show() would draw nothing. Without a display, matplotlib picks Agg by itself.
     import matplotlib.pyplot as plt
 
     if not history:

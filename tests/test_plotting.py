@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
@@ -48,3 +51,19 @@ def test_plot_losses_png_and_smoothing(tmp_path):
     np.testing.assert_allclose(smooth([1, 2, 3, 4], 2), [1, 1.5, 2.5, 3.5])
     with pytest.raises(ValueError, match="empty"):
         plot_losses({})
+
+
+def test_saving_a_loss_plot_leaves_the_backend_alone(tmp_path):
+    # a notebook's inline backend must survive plot_losses(..., path) (GANTrainer calls it with out_dir set)
+    code = (
+        "import matplotlib\n"
+        "matplotlib.use('svg')\n"
+        "import matplotlib.pyplot as plt\n"
+        "from gan_utils.plotting import plot_losses\n"
+        f"plot_losses({{'loss_d': [1.0, 0.5]}}, {str(tmp_path / 'losses.png')!r})\n"
+        "print(matplotlib.get_backend())\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "svg", f"plot_losses switched the backend to {run.stdout.strip()!r}"
+    assert (tmp_path / "losses.png").stat().st_size > 0
