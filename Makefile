@@ -67,9 +67,11 @@ book: setup
 
 # JupyterLab on the student notebooks: the kit's kernel, no news or update pop-ups (course/lab_settings).
 # Its kernels draw figures inline: the MPLBACKEND=Agg exported above is for the tests and scripts.
+# LAB_ARGS adds options, e.g. make lab LAB_ARGS="--port 8890 --no-browser" (or --allow-root in a container).
+LAB_ARGS ?=
 lab: setup
 	MPLBACKEND=module://matplotlib_inline.backend_inline $(BIN)/jupyter lab \
-	    --LabApp.app_settings_dir=$(CURDIR)/course/lab_settings notebooks
+	    --LabApp.app_settings_dir=$(CURDIR)/course/lab_settings $(LAB_ARGS) notebooks
 
 lint: setup
 	$(BIN)/ruff check gan_utils autograder tests benchmarks
