@@ -63,11 +63,13 @@ def build_page(path: Path, out: Path, mode: str, timeout: int) -> Page:
     start, error = time.perf_counter(), ""
     try:
         # Unix sockets in a private folder, not TCP on loopback: nothing else on the machine can
-        # reach the kernel, and ipykernel has no reason to warn about unencrypted TCP.
+        # reach the kernel, and ipykernel has no reason to warn about unencrypted TCP (TCP stays
+        # where there are no Unix sockets for ZeroMQ, on Windows).
         with tempfile.TemporaryDirectory(prefix="book-kernel-") as sockets:
             config = Config()
-            config.KernelManager.transport = "ipc"
-            config.KernelManager.ip = os.path.join(sockets, "kernel")
+            if os.name == "posix":
+                config.KernelManager.transport = "ipc"
+                config.KernelManager.ip = os.path.join(sockets, "kernel")
             NotebookClient(nb, config=config, timeout=timeout, kernel_name="python3",
                            resources={"metadata": {"path": str(path.parent)}}).execute()
     except (CellExecutionError, CellTimeoutError) as err:
