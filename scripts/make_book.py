@@ -55,11 +55,9 @@ def build_page(path: Path, out: Path, mode: str, timeout: int) -> Page:
     from traitlets.config import Config
 
     nb = nbformat.read(path, as_version=4)
-    # The kernel inherits the environment: the mode, and figures inline as in Jupyter (the Makefile
-    # and CI export MPLBACKEND=Agg, under which plt.show() draws nothing into the page).
-    kernel_env = {"GAN_COURSE_MODE": mode, "MPLBACKEND": INLINE_BACKEND}
-    saved = {key: os.environ.get(key) for key in kernel_env}
-    os.environ.update(kernel_env)
+    # The kernel's environment: the mode, and figures inline as in Jupyter (the Makefile and CI
+    # export MPLBACKEND=Agg, under which plt.show() draws nothing into the page).
+    kernel_env = {**os.environ, "GAN_COURSE_MODE": mode, "MPLBACKEND": INLINE_BACKEND}
     start, error = time.perf_counter(), ""
     try:
         # Unix sockets in a private folder, not TCP on loopback: nothing else on the machine can
@@ -71,15 +69,9 @@ def build_page(path: Path, out: Path, mode: str, timeout: int) -> Page:
                 config.KernelManager.transport = "ipc"
                 config.KernelManager.ip = os.path.join(sockets, "kernel")
             NotebookClient(nb, config=config, timeout=timeout, kernel_name="python3",
-                           resources={"metadata": {"path": str(path.parent)}}).execute()
+                           resources={"metadata": {"path": str(path.parent)}}).execute(env=kernel_env)
     except (CellExecutionError, CellTimeoutError) as err:
         error = str(err).strip().splitlines()[-1][:300] if str(err).strip() else type(err).__name__
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     seconds = time.perf_counter() - start
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
     (out / f"{path.stem}.html").write_text(body, encoding="utf-8")
